@@ -25,6 +25,10 @@ type Request struct {
 	// Preview asks for the small (about 96 px) picture where the gateway has
 	// one; gateways without previews ignore it and say so in Result.Preview.
 	Preview bool
+	// Background marks a refresh of an avatar we can still serve stale. A
+	// guard lets background calls wait for budget; foreground calls (cold
+	// misses with a browser waiting) never queue behind it.
+	Background bool
 }
 
 // Result is a gateway's answer.
