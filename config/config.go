@@ -1,0 +1,382 @@
+// Package config turns flags and AVATAR_* environment variables into one
+// validated Config. It owns defaults, parsing and cross-field checks; it does
+// not build anything. Only main imports it. Every problem is reported at once,
+// and no secret value ever appears in an error.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/avatarproxy/avatarproxy/upstream"
+)
+
+// Config is everything avatarproxy can be told. Field comments name the
+// flag; the environment variable is AVATAR_ plus the flag in upper snake case.
+type Config struct {
+	Listen        string // listen
+	MetricsListen string // metrics-listen: empty serves /metrics on the main port
+	Demo          bool   // demo
+
+	Upstream            string        // upstream: greenapi | gowa | waha | evolution | none
+	UpstreamTimeout     time.Duration // upstream-timeout
+	UpstreamRPS         float64       // upstream-rps
+	UpstreamConcurrency int           // upstream-concurrency
+
+	GreenAPIURL        string // greenapi-url
+	GreenAPIIDInstance string // greenapi-id-instance
+	GreenAPIToken      string // greenapi-api-token-instance (secret)
+
+	GOWAURL      string // gowa-url
+	GOWAUser     string // gowa-user
+	GOWAPassword string // gowa-password (secret)
+	GOWADeviceID string // gowa-device-id
+
+	WAHAURL     string // waha-url
+	WAHAAPIKey  string // waha-api-key (secret)
+	WAHASession string // waha-session
+
+	EvolutionURL      string // evolution-url
+	EvolutionAPIKey   string // evolution-api-key (secret)
+	EvolutionInstance string // evolution-instance
+
+	CDNAllow        []string      // cdn-allow
+	CDNAllowPrivate bool          // cdn-allow-private
+	CDNMaxBytes     int64         // cdn-max-bytes
+	CDNTimeout      time.Duration // cdn-timeout
+
+	MemoryMB         int           // memory-mb
+	TTL              time.Duration // ttl
+	NegativeTTL      time.Duration // negative-ttl
+	MaxStale         time.Duration // max-stale
+	FirstLoadTimeout time.Duration // first-load-timeout
+	JPEGQuality      int           // jpeg-quality
+
+	SigningKeys   []string // signing-key (secret; comma-separated, first signs, all verify)
+	AllowUnsigned bool     // allow-unsigned
+	AdminToken    string   // admin-token (secret)
+
+	Storage   string // storage: disk | s3 | none
+	DiskDir   string // disk-dir
+	S3        S3
+	LogFormat string // log-format: json | text
+	LogLevel  string // log-level: debug | info | warn | error
+
+	ShutdownTimeout time.Duration // shutdown-timeout
+}
+
+// S3 is the S3/MinIO durable tier.
+type S3 struct {
+	Endpoint  string // s3-endpoint (host:port)
+	Bucket    string // s3-bucket
+	AccessKey string // s3-access-key (secret)
+	SecretKey string // s3-secret-key (secret)
+	Region    string // s3-region
+	Secure    bool   // s3-secure
+	Prefix    string // s3-prefix
+}
+
+// EnvPrefix is the prefix of every environment variable.
+const EnvPrefix = "AVATAR_"
+
+// Setting describes one flag/variable, for --help and the README table.
+type Setting struct {
+	Flag, Env, Default, Usage string
+	Secret                    bool
+}
+
+// stringList is a comma-separated flag value.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error {
+	*l = nil
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// flagSet declares every setting on a new FlagSet bound to c, and reports
+// which flags hold secrets and the order they were declared in (flag sorts
+// by name; the README groups by area).
+func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []string) {
+	fs = flag.NewFlagSet("avatarproxy", flag.ContinueOnError)
+	secret = map[string]bool{}
+	note := func(name string) { order = append(order, name) }
+	str := func(p *string, name, def, usage string) { note(name); fs.StringVar(p, name, def, usage) }
+	sec := func(p *string, name, usage string) { note(name); fs.StringVar(p, name, "", usage); secret[name] = true }
+	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
+		note(name)
+		fs.DurationVar(p, name, def, usage)
+	}
+
+	str(&c.Listen, "listen", ":8080", "address to serve avatars on")
+	str(&c.MetricsListen, "metrics-listen", "", "separate address for /metrics (empty: served on the main port)")
+	note("demo")
+	fs.BoolVar(&c.Demo, "demo", false, "start an in-process demo gateway and CDN on loopback (no account needed)")
+
+	str(&c.Upstream, "upstream", "greenapi", "gateway: greenapi, gowa, waha, evolution or none (placeholders only)")
+	dur(&c.UpstreamTimeout, "upstream-timeout", 10*time.Second, "deadline of one gateway call")
+	note("upstream-rps")
+	fs.Float64Var(&c.UpstreamRPS, "upstream-rps", 5, "gateway calls per second (token bucket, per gateway account)")
+	note("upstream-concurrency")
+	fs.IntVar(&c.UpstreamConcurrency, "upstream-concurrency", 4, "gateway calls in flight at once")
+
+	str(&c.GreenAPIURL, "greenapi-url", "https://api.green-api.com", "Green API apiUrl of the instance")
+	str(&c.GreenAPIIDInstance, "greenapi-id-instance", "", "Green API idInstance")
+	sec(&c.GreenAPIToken, "greenapi-api-token-instance", "Green API apiTokenInstance")
+
+	str(&c.GOWAURL, "gowa-url", "", "go-whatsapp-web-multidevice base URL (with its base path)")
+	str(&c.GOWAUser, "gowa-user", "", "GOWA basic-auth user")
+	sec(&c.GOWAPassword, "gowa-password", "GOWA basic-auth password")
+	str(&c.GOWADeviceID, "gowa-device-id", "", "GOWA X-Device-Id (needed when it has several devices)")
+
+	str(&c.WAHAURL, "waha-url", "", "WAHA base URL")
+	sec(&c.WAHAAPIKey, "waha-api-key", "WAHA X-Api-Key")
+	str(&c.WAHASession, "waha-session", "default", "WAHA session name")
+
+	str(&c.EvolutionURL, "evolution-url", "", "Evolution API base URL")
+	sec(&c.EvolutionAPIKey, "evolution-api-key", "Evolution API apikey")
+	str(&c.EvolutionInstance, "evolution-instance", "", "Evolution API instance name")
+
+	c.CDNAllow = stringList{"pps.whatsapp.net", "*.whatsapp.net"}
+	note("cdn-allow")
+	fs.Var((*stringList)(&c.CDNAllow), "cdn-allow", "CDN hosts pictures may come from (host or host:port, *. wildcards)")
+	note("cdn-allow-private")
+	fs.BoolVar(&c.CDNAllowPrivate, "cdn-allow-private", false, "allow CDN downloads from loopback/private addresses and plain http (tests only)")
+	note("cdn-max-bytes")
+	fs.Int64Var(&c.CDNMaxBytes, "cdn-max-bytes", 4<<20, "largest picture downloaded from the CDN, in bytes")
+	dur(&c.CDNTimeout, "cdn-timeout", 10*time.Second, "deadline of one CDN download")
+
+	note("memory-mb")
+	fs.IntVar(&c.MemoryMB, "memory-mb", 256, "memory cache budget in MiB")
+	dur(&c.TTL, "ttl", 24*time.Hour, "how long an avatar is fresh")
+	dur(&c.NegativeTTL, "negative-ttl", 6*time.Hour, "how long a known no-avatar state is fresh")
+	dur(&c.MaxStale, "max-stale", 7*24*time.Hour, "how long past freshness an avatar is still served while the gateway fails")
+	dur(&c.FirstLoadTimeout, "first-load-timeout", 3*time.Second, "how long a cold miss waits before answering with a placeholder")
+	note("jpeg-quality")
+	fs.IntVar(&c.JPEGQuality, "jpeg-quality", 85, "JPEG quality 1..100")
+
+	note("signing-key")
+	fs.Var((*stringList)(&c.SigningKeys), "signing-key", "URL signing keys, comma-separated: the first signs, all verify")
+	secret["signing-key"] = true
+	note("allow-unsigned")
+	fs.BoolVar(&c.AllowUnsigned, "allow-unsigned", false, "serve without signatures (anyone who reaches the server can look up any number)")
+	sec(&c.AdminToken, "admin-token", "bearer token for DELETE /avatar/{chatId} (unset: no purge endpoint)")
+
+	str(&c.Storage, "storage", "disk", "durable tier: disk, s3 or none")
+	str(&c.DiskDir, "disk-dir", "./data", "folder of the disk tier")
+	str(&c.S3.Endpoint, "s3-endpoint", "", "S3 endpoint host:port")
+	str(&c.S3.Bucket, "s3-bucket", "avatars", "S3 bucket (created at start if missing)")
+	sec(&c.S3.AccessKey, "s3-access-key", "S3 access key")
+	sec(&c.S3.SecretKey, "s3-secret-key", "S3 secret key")
+	str(&c.S3.Region, "s3-region", "", "S3 region")
+	note("s3-secure")
+	fs.BoolVar(&c.S3.Secure, "s3-secure", true, "use TLS to reach S3")
+	str(&c.S3.Prefix, "s3-prefix", "", "prefix of every object name")
+
+	str(&c.LogFormat, "log-format", "json", "log format: json or text")
+	str(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	dur(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight work")
+	return fs, secret, order
+}
+
+// EnvName is the environment variable of a flag.
+func EnvName(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Settings lists every setting in declaration order.
+func Settings() []Setting {
+	var c Config
+	fs, secret, order := flagSet(&c)
+	out := make([]Setting, 0, len(order))
+	for _, name := range order {
+		f := fs.Lookup(name)
+		out = append(out, Setting{Flag: name, Env: EnvName(name), Default: f.DefValue, Usage: f.Usage, Secret: secret[name]})
+	}
+	return out
+}
+
+// Load parses args (without the program name) and then, for every flag not
+// given on the command line, the environment through getenv. It validates the
+// result and returns every problem joined; error texts name the variable,
+// never a secret's value. flag.ErrHelp is returned as is for -h.
+func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
+	var c Config
+	fs, secret, _ := flagSet(&c)
+	fs.SetOutput(usageOut)
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+
+	var errs []error
+	failed := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] {
+			return
+		}
+		env := EnvName(f.Name)
+		v := getenv(env)
+		if v == "" {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			failed[f.Name] = true
+			if secret[f.Name] {
+				errs = append(errs, fmt.Errorf("%s: invalid value", env))
+			} else {
+				errs = append(errs, fmt.Errorf("%s: invalid value %q", env, v))
+			}
+		}
+	})
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
+	}
+	errs = append(errs, c.validate(failed)...)
+	return c, errors.Join(errs...)
+}
+
+// validate checks values and combinations; flags that already failed to
+// parse are not reported twice.
+func (c *Config) validate(failed map[string]bool) []error {
+	var errs []error
+	bad := func(flagName, format string, a ...any) {
+		if failed[flagName] {
+			return
+		}
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{EnvName(flagName)}, a...)...))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "want host:port, got %q", c.Listen)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			bad("metrics-listen", "want host:port, got %q", c.MetricsListen)
+		}
+	}
+	checkURL := func(flagName, v string) {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(flagName, "want an http(s) URL, got %q", v)
+		}
+	}
+	switch c.Upstream {
+	case "none":
+	case "greenapi":
+		if !c.Demo {
+			checkURL("greenapi-url", c.GreenAPIURL)
+			if c.GreenAPIIDInstance == "" || strings.Trim(c.GreenAPIIDInstance, "0123456789") != "" {
+				bad("greenapi-id-instance", "want the digits of idInstance")
+			}
+			if c.GreenAPIToken == "" {
+				bad("greenapi-api-token-instance", "required for upstream greenapi")
+			}
+		}
+	case "gowa":
+		checkURL("gowa-url", c.GOWAURL)
+		if (c.GOWAUser == "") != (c.GOWAPassword == "") {
+			bad("gowa-user", "set both user and password, or neither")
+		}
+	case "waha":
+		checkURL("waha-url", c.WAHAURL)
+		if c.WAHASession == "" {
+			bad("waha-session", "required")
+		}
+	case "evolution":
+		checkURL("evolution-url", c.EvolutionURL)
+		if c.EvolutionInstance == "" {
+			bad("evolution-instance", "required for upstream evolution")
+		}
+		if c.EvolutionAPIKey == "" {
+			bad("evolution-api-key", "required for upstream evolution")
+		}
+	default:
+		bad("upstream", "want greenapi, gowa, waha, evolution or none, got %q", c.Upstream)
+	}
+	if c.UpstreamTimeout <= 0 || c.UpstreamTimeout > 5*time.Minute {
+		bad("upstream-timeout", "want 1ns..5m, got %s", c.UpstreamTimeout)
+	}
+	if c.UpstreamRPS <= 0 || c.UpstreamRPS > 1000 {
+		bad("upstream-rps", "want >0 and <=1000, got %g", c.UpstreamRPS)
+	}
+	if c.UpstreamConcurrency < 1 || c.UpstreamConcurrency > 256 {
+		bad("upstream-concurrency", "want 1..256, got %d", c.UpstreamConcurrency)
+	}
+	if _, err := upstream.ParseAllowList(strings.Join(c.CDNAllow, ",")); err != nil || len(c.CDNAllow) == 0 {
+		bad("cdn-allow", "want host or host:port patterns, got %q", strings.Join(c.CDNAllow, ","))
+	}
+	if c.CDNMaxBytes < 1024 || c.CDNMaxBytes > 64<<20 {
+		bad("cdn-max-bytes", "want 1024..67108864, got %d", c.CDNMaxBytes)
+	}
+	if c.CDNTimeout <= 0 {
+		bad("cdn-timeout", "must be positive")
+	}
+	if c.MemoryMB < 1 || c.MemoryMB > 1<<20 {
+		bad("memory-mb", "want 1..1048576, got %d", c.MemoryMB)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"ttl", c.TTL}, {"negative-ttl", c.NegativeTTL}, {"first-load-timeout", c.FirstLoadTimeout}, {"shutdown-timeout", c.ShutdownTimeout}} {
+		if d.v <= 0 {
+			bad(d.name, "must be positive, got %s", d.v)
+		}
+	}
+	if c.MaxStale < 0 {
+		bad("max-stale", "must not be negative")
+	}
+	if c.JPEGQuality < 1 || c.JPEGQuality > 100 {
+		bad("jpeg-quality", "want 1..100, got %d", c.JPEGQuality)
+	}
+	for i, k := range c.SigningKeys {
+		if len(k) < 16 {
+			bad("signing-key", "key %d is shorter than 16 bytes", i+1)
+		}
+	}
+	if len(c.SigningKeys) == 0 && !c.AllowUnsigned && !c.Demo {
+		bad("signing-key", "required (or set %s=true to serve unsigned URLs)", EnvName("allow-unsigned"))
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		bad("admin-token", "shorter than 16 bytes")
+	}
+	switch c.Storage {
+	case "none":
+	case "disk":
+		if c.DiskDir == "" {
+			bad("disk-dir", "required for storage disk")
+		}
+	case "s3":
+		if _, _, err := net.SplitHostPort(c.S3.Endpoint); err != nil {
+			bad("s3-endpoint", "want host:port, got %q", c.S3.Endpoint)
+		}
+		if c.S3.Bucket == "" {
+			bad("s3-bucket", "required for storage s3")
+		}
+		if c.S3.AccessKey == "" || c.S3.SecretKey == "" {
+			bad("s3-access-key", "access and secret key are required for storage s3")
+		}
+	default:
+		bad("storage", "want disk, s3 or none, got %q", c.Storage)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("log-format", "want json or text, got %q", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log-level", "want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return errs
+}

@@ -1,0 +1,111 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{
+		"AVATAR_GREENAPI_ID_INSTANCE":        "1101000001",
+		"AVATAR_GREENAPI_API_TOKEN_INSTANCE": "tok",
+		"AVATAR_SIGNING_KEY":                 "0123456789abcdef0123",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":8080" || c.Upstream != "greenapi" || c.TTL != 24*time.Hour || c.NegativeTTL != 6*time.Hour ||
+		c.MemoryMB != 256 || c.Storage != "disk" || c.DiskDir != "./data" || c.JPEGQuality != 85 ||
+		c.FirstLoadTimeout != 3*time.Second || c.MaxStale != 7*24*time.Hour || c.UpstreamRPS != 5 || c.UpstreamConcurrency != 4 ||
+		strings.Join(c.CDNAllow, ",") != "pps.whatsapp.net,*.whatsapp.net" || c.GreenAPIURL != "https://api.green-api.com" {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestFlagsBeatEnv(t *testing.T) {
+	c, err := Load([]string{"--ttl=1h", "--upstream=none", "--allow-unsigned"}, env(map[string]string{
+		"AVATAR_TTL": "2h", "AVATAR_MEMORY_MB": "64", "AVATAR_SIGNING_KEY": "a-key-of-16-bytes,another-key-16-bytes",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TTL != time.Hour || c.MemoryMB != 64 || len(c.SigningKeys) != 2 {
+		t.Errorf("got TTL %s, memory %d, keys %d", c.TTL, c.MemoryMB, len(c.SigningKeys))
+	}
+}
+
+func TestEveryProblemAtOnceSecretsRedacted(t *testing.T) {
+	const token = "super-secret-token-value"
+	_, err := Load(nil, env(map[string]string{
+		"AVATAR_TTL":                         "soon",
+		"AVATAR_MEMORY_MB":                   "0",
+		"AVATAR_UPSTREAM":                    "greenapi",
+		"AVATAR_GREENAPI_API_TOKEN_INSTANCE": token,
+		"AVATAR_GREENAPI_ID_INSTANCE":        "12ab",
+		"AVATAR_STORAGE":                     "s3",
+		"AVATAR_S3_SECRET_KEY":               token,
+		"AVATAR_SIGNING_KEY":                 "tiny-key",
+		"AVATAR_JPEG_QUALITY":                "101",
+		"AVATAR_CDN_ALLOW":                   "http://x/y",
+	}), io.Discard)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{"AVATAR_TTL", "AVATAR_MEMORY_MB", "AVATAR_GREENAPI_ID_INSTANCE", "AVATAR_S3_ENDPOINT",
+		"AVATAR_S3_ACCESS_KEY", "AVATAR_SIGNING_KEY", "AVATAR_JPEG_QUALITY", "AVATAR_CDN_ALLOW"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not name %s:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, token) || strings.Contains(msg, "tiny-key") {
+		t.Errorf("a secret leaked into the error:\n%s", msg)
+	}
+}
+
+func TestUnsignedNeedsOptIn(t *testing.T) {
+	_, err := Load([]string{"--upstream=none"}, env(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "AVATAR_ALLOW_UNSIGNED") {
+		t.Fatalf("err = %v, want a pointer to AVATAR_ALLOW_UNSIGNED", err)
+	}
+	if _, err := Load([]string{"--upstream=none", "--allow-unsigned"}, env(nil), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	if _, err := Load([]string{"-h"}, env(nil), io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestSettingsComplete(t *testing.T) {
+	s := Settings()
+	seen := map[string]bool{}
+	for _, x := range s {
+		if seen[x.Flag] || x.Env != EnvName(x.Flag) || x.Usage == "" {
+			t.Errorf("bad setting %+v", x)
+		}
+		seen[x.Flag] = true
+	}
+	for _, secret := range []string{"greenapi-api-token-instance", "signing-key", "s3-secret-key", "admin-token", "gowa-password"} {
+		found := false
+		for _, x := range s {
+			if x.Flag == secret {
+				found = x.Secret
+			}
+		}
+		if !found {
+			t.Errorf("%s is not marked secret", secret)
+		}
+	}
+	if s[0].Flag != "listen" {
+		t.Errorf("settings not in declaration order: first is %s", s[0].Flag)
+	}
+}
