@@ -1,0 +1,241 @@
+package resize
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/color/palette"
+	"image/gif"
+	"runtime"
+	"testing"
+)
+
+// Tiny WebP files (1x1) from the well-known feature-detection snippets;
+// golang.org/x/image has no WebP encoder to make our own.
+var (
+	webpLossy, _    = base64.StdEncoding.DecodeString("UklGRiIAAABXRUJQVlA4IBYAAAAwAQCdASoBAAEADsD+JaQAA3AAAAAA")
+	webpLossless, _ = base64.StdEncoding.DecodeString("UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==")
+	webpAlpha, _    = base64.StdEncoding.DecodeString("UklGRkoAAABXRUJQVlA4WAoAAAAQAAAAAAAAAAAAQUxQSAwAAAARBxAR/Q9ERP8DAABWUDggGAAAABQBAJ0BKgEAAQAAAP4AAA3AAP7mtQAAAA==")
+	webpAnimated, _ = base64.StdEncoding.DecodeString("UklGRlIAAABXRUJQVlA4WAoAAAASAAAAAAAAAAAAQU5JTQYAAAD/////AABBTk1GJgAAAAAAAAAAAAAAAAAAAGQAAABWUDhMDQAAAC8AAAAQBxAREYiI/gcA")
+)
+
+// pngChunk appends one PNG chunk with its CRC.
+func pngChunk(b []byte, typ string, data []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
+	start := len(b)
+	b = append(b, typ...)
+	b = append(b, data...)
+	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b[start:]))
+}
+
+// bombPNG builds a small, well-formed PNG whose header declares w x h RGBA
+// pixels, with the first rows of zero pixel data: a decompression bomb.
+func bombPNG(tb testing.TB, w, h, rows int) []byte {
+	tb.Helper()
+	ihdr := binary.BigEndian.AppendUint32(nil, uint32(w))
+	ihdr = binary.BigEndian.AppendUint32(ihdr, uint32(h))
+	ihdr = append(ihdr, 8, 6, 0, 0, 0) // 8-bit RGBA, deflate, no filter, no interlace
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	row := make([]byte, 1+4*w)
+	for range rows {
+		zw.Write(row)
+	}
+	zw.Close()
+	b := []byte("\x89PNG\r\n\x1a\n")
+	b = pngChunk(b, "IHDR", ihdr)
+	b = pngChunk(b, "IDAT", z.Bytes())
+	return pngChunk(b, "IEND", nil)
+}
+
+// hugeJPEG patches a valid JPEG's SOF0 frame header to claim w x h.
+func hugeJPEG(tb testing.TB, w, h int) []byte {
+	tb.Helper()
+	b := bytes.Clone(jpegBytes(tb, photo(16, 16, 1), 80))
+	i := bytes.Index(b, []byte{0xff, 0xc0})
+	if i < 0 {
+		tb.Fatal("no SOF0 in test JPEG")
+	}
+	binary.BigEndian.PutUint16(b[i+5:], uint16(h))
+	binary.BigEndian.PutUint16(b[i+7:], uint16(w))
+	return b
+}
+
+func gifBytes(tb testing.TB, w, h int) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	m := image.NewPaletted(image.Rect(0, 0, w, h), palette.Plan9)
+	for i := range m.Pix {
+		m.Pix[i] = uint8(i % 200)
+	}
+	if err := gif.Encode(&buf, m, nil); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestProbe(t *testing.T) {
+	jpg := jpegBytes(t, photo(64, 48, 1), 80)
+	for _, tc := range []struct {
+		name    string
+		src     []byte
+		lim     Limits
+		want    Info
+		wantErr error
+	}{
+		{"jpeg", jpg, Limits{}, Info{"jpeg", 64, 48}, nil},
+		{"png", pngBytes(t, photo(20, 30, 1)), Limits{}, Info{"png", 20, 30}, nil},
+		{"gif", gifBytes(t, 7, 5), Limits{}, Info{"gif", 7, 5}, nil},
+		{"webp lossy", webpLossy, Limits{}, Info{"webp", 1, 1}, nil},
+		{"webp lossless", webpLossless, Limits{}, Info{"webp", 1, 1}, nil},
+		{"webp alpha", webpAlpha, Limits{}, Info{"webp", 1, 1}, nil},
+		{"webp animated", webpAnimated, Limits{}, Info{}, ErrUnsupported},
+		{"empty", nil, Limits{}, Info{}, ErrNotImage},
+		{"html", []byte("<!DOCTYPE html><html><body>403 Forbidden</body></html>"), Limits{}, Info{}, ErrNotImage},
+		{"json", []byte(`{"error":"URL signature expired"}`), Limits{}, Info{}, ErrNotImage},
+		{"text", []byte("URL signature expired"), Limits{}, Info{}, ErrNotImage},
+		{"jpeg magic only", []byte{0xff, 0xd8, 0xff}, Limits{}, Info{}, ErrCorrupt},
+		{"png header cut", pngBytes(t, photo(4, 4, 1))[:20], Limits{}, Info{}, ErrCorrupt},
+		{"bmp", append([]byte("BM"), make([]byte, 60)...), Limits{}, Info{}, ErrUnsupported},
+		{"tiff", []byte("II*\x00\x08\x00\x00\x00"), Limits{}, Info{}, ErrUnsupported},
+		{"heic", []byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00"), Limits{}, Info{}, ErrUnsupported},
+		{"svg", []byte(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>`), Limits{}, Info{}, ErrUnsupported},
+		{"too many bytes", jpg, Limits{MaxBytes: len(jpg) - 1}, Info{}, ErrTooLarge},
+		{"exactly max bytes", jpg, Limits{MaxBytes: len(jpg)}, Info{"jpeg", 64, 48}, nil},
+		{"png bomb 30000x30000", bombPNG(t, 30000, 30000, 64), Limits{}, Info{}, ErrTooManyPixels},
+		{"jpeg claims 65535x65535", hugeJPEG(t, 65535, 65535), Limits{}, Info{}, ErrTooManyPixels},
+		{"over a custom pixel limit", jpg, Limits{MaxPixels: 64*48 - 1}, Info{}, ErrTooManyPixels},
+		{"at a custom pixel limit", jpg, Limits{MaxPixels: 64 * 48}, Info{"jpeg", 64, 48}, nil},
+		{"jpeg claims 0 wide", hugeJPEG(t, 0, 16), Limits{}, Info{}, ErrCorrupt},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Probe(tc.src, tc.lim)
+			if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if got != tc.want {
+				t.Errorf("info = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBombRefusedCheaply: a few-KB PNG declaring 30000x30000 (3.6 GB of
+// RGBA) must be refused from its header, allocating next to nothing.
+func TestBombRefusedCheaply(t *testing.T) {
+	bomb := bombPNG(t, 30000, 30000, 64)
+	if len(bomb) > 16<<10 {
+		t.Fatalf("bomb is %d bytes, want a few KB", len(bomb))
+	}
+	for _, tc := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"Probe", func() error { _, err := Probe(bomb, Limits{}); return err }},
+		{"Decode", func() error { _, err := Decode(bomb, Limits{}); return err }},
+		{"Render", func() error { _, err := Render(bomb, Spec{Size: 128}, Limits{}); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.fn(); !errors.Is(err, ErrTooManyPixels) {
+				t.Fatalf("err = %v, want ErrTooManyPixels", err)
+			}
+			allocs := testing.AllocsPerRun(20, func() { tc.fn() })
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			const runs = 20
+			for range runs {
+				tc.fn()
+			}
+			runtime.ReadMemStats(&after)
+			perRun := (after.TotalAlloc - before.TotalAlloc) / runs
+			t.Logf("%.0f allocs, %d bytes per call", allocs, perRun)
+			// png.DecodeConfig reads the header through a small bufio and
+			// zlib is never started: a few KB. A decode would need 3.6 GB.
+			if perRun > 64<<10 {
+				t.Errorf("allocated %d bytes per call, want < 64 KiB", perRun)
+			}
+			if allocs > 50 {
+				t.Errorf("%.0f allocations per call, want few", allocs)
+			}
+		})
+	}
+}
+
+func TestDecode(t *testing.T) {
+	jpg := jpegBytes(t, photo(64, 48, 1), 80)
+	png := pngBytes(t, photo(20, 30, 1))
+	for _, tc := range []struct {
+		name    string
+		src     []byte
+		w, h    int
+		wantErr error
+	}{
+		{"jpeg", jpg, 64, 48, nil},
+		{"png", png, 20, 30, nil},
+		{"gif", gifBytes(t, 7, 5), 7, 5, nil},
+		{"webp lossy", webpLossy, 1, 1, nil},
+		{"webp lossless", webpLossless, 1, 1, nil},
+		{"webp alpha", webpAlpha, 1, 1, nil},
+		{"truncated jpeg", jpg[:len(jpg)/2], 0, 0, ErrCorrupt},
+		{"jpeg without EOI and half the scan", jpg[:len(jpg)*3/4], 0, 0, ErrCorrupt},
+		{"truncated png", png[:len(png)-40], 0, 0, ErrCorrupt},
+		{"truncated gif", gifBytes(t, 30, 30)[:40], 0, 0, ErrCorrupt},
+		{"jpeg header claims 65535 square", hugeJPEG(t, 65535, 65535), 0, 0, ErrTooManyPixels},
+		{"jpeg header claims 3000x2000 (allowed, data missing)", hugeJPEG(t, 3000, 2000), 0, 0, ErrCorrupt},
+		{"html", []byte("<html>"), 0, 0, ErrNotImage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img, err := Decode(tc.src, Limits{})
+			if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if err != nil {
+				if img != nil {
+					t.Errorf("image %T returned with error", img)
+				}
+				return
+			}
+			if got := img.Bounds(); got != image.Rect(0, 0, tc.w, tc.h) {
+				t.Errorf("bounds %v, want %dx%d", got, tc.w, tc.h)
+			}
+		})
+	}
+}
+
+// A GIF whose first frame covers part of the screen decodes to the whole
+// screen, the rest transparent.
+func TestDecodeGIFPartialFrame(t *testing.T) {
+	pal := color.Palette{color.Transparent, color.RGBA{255, 0, 0, 255}}
+	frame := image.NewPaletted(image.Rect(2, 2, 6, 6), pal)
+	for i := range frame.Pix {
+		frame.Pix[i] = 1
+	}
+	second := image.NewPaletted(image.Rect(0, 0, 10, 8), pal)
+	var buf bytes.Buffer
+	err := gif.EncodeAll(&buf, &gif.GIF{
+		Image:  []*image.Paletted{frame, second},
+		Delay:  []int{0, 0},
+		Config: image.Config{ColorModel: pal, Width: 10, Height: 8},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := Decode(buf.Bytes(), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := img.Bounds(); got != image.Rect(0, 0, 10, 8) {
+		t.Fatalf("bounds %v, want the 10x8 screen", got)
+	}
+	if _, _, _, a := img.At(0, 0).RGBA(); a != 0 {
+		t.Errorf("outside the frame alpha = %d, want transparent", a)
+	}
+	if r, _, _, a := img.At(3, 3).RGBA(); r>>8 != 255 || a>>8 != 255 {
+		t.Errorf("inside the first frame = %v, want opaque red", img.At(3, 3))
+	}
+}
