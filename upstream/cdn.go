@@ -1,0 +1,302 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+var (
+	// ErrLinkExpired means the CDN refused the link as stale (403 "URL
+	// signature expired", or 404/410): ask the gateway for a fresh link, once.
+	ErrLinkExpired = errors.New("cdn link expired")
+	// ErrForbiddenTarget means the fetcher refused the target: a host outside
+	// the allow-list, a scheme other than https, or an address that is not
+	// public (checked when dialling, after DNS and after every redirect).
+	ErrForbiddenTarget = errors.New("forbidden fetch target")
+	// ErrTooLarge means the picture is bigger than FetcherConfig.MaxBytes.
+	ErrTooLarge = errors.New("picture too large")
+)
+
+// DefaultCDNAllow is the allow-list used when FetcherConfig.Allow is empty.
+var DefaultCDNAllow = []string{"pps.whatsapp.net", "*.whatsapp.net"}
+
+const (
+	defaultFetchMaxBytes  = 4 << 20
+	defaultFetchTimeout   = 10 * time.Second
+	defaultFetchRedirects = 3
+	cdnGateway            = "cdn"
+	cdnUserAgent          = "avatarproxy"
+	// cdnErrBodyCap bounds what is read of a 403 body to tell "expired"
+	// from other refusals.
+	cdnErrBodyCap = 1 << 10
+)
+
+// FetcherConfig configures a Fetcher. The zero value is usable: the
+// WhatsApp CDN only, https only, public addresses only.
+type FetcherConfig struct {
+	// Allow lists the hosts pictures may come from: "host", "host:port",
+	// "host:*", "*.domain" (strict subdomains); see ParseAllowList. Empty
+	// means DefaultCDNAllow.
+	Allow []string
+	// AllowPrivate permits loopback, private and other special addresses and
+	// plain http. For tests and demo mode only.
+	AllowPrivate bool
+	// MaxBytes caps a picture; checked on Content-Length and while reading.
+	// Zero means 4 MiB.
+	MaxBytes int64
+	// Timeout bounds a whole download, redirects and body included. Zero
+	// means 10s.
+	Timeout time.Duration
+	// MaxRedirects caps the redirect hops followed. Zero means 3; negative
+	// means none are followed.
+	MaxRedirects int
+	// Logger receives debug lines about refused targets; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Fetcher downloads pictures from the WhatsApp CDN, refusing anything that
+// could turn it into a proxy into the internal network. Safe for concurrent
+// use; it holds one http.Client for its lifetime.
+type Fetcher struct {
+	allow        []hostPattern
+	allowPrivate bool
+	maxBytes     int64
+	timeout      time.Duration
+	maxRedirects int
+	log          *slog.Logger
+	client       *http.Client
+	// dialOK decides each dialled address; tests swap it to let one
+	// loopback server through while the guard stays on for the rest.
+	dialOK func(netip.AddrPort) bool
+}
+
+// NewFetcher validates cfg, fills in defaults and builds the client.
+func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
+	var errs []error
+	allow := cfg.Allow
+	if len(allow) == 0 {
+		allow = DefaultCDNAllow
+	}
+	f := &Fetcher{
+		allowPrivate: cfg.AllowPrivate,
+		maxBytes:     cfg.MaxBytes,
+		timeout:      cfg.Timeout,
+		maxRedirects: cfg.MaxRedirects,
+		log:          cfg.Logger,
+	}
+	for _, s := range allow {
+		p, err := parseHostPattern(strings.TrimSpace(s))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		f.allow = append(f.allow, p)
+	}
+	if f.maxBytes < 0 {
+		errs = append(errs, errors.New("cdn: MaxBytes must not be negative"))
+	}
+	if f.timeout < 0 {
+		errs = append(errs, errors.New("cdn: Timeout must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if f.maxBytes == 0 {
+		f.maxBytes = defaultFetchMaxBytes
+	}
+	if f.timeout == 0 {
+		f.timeout = defaultFetchTimeout
+	}
+	switch {
+	case f.maxRedirects == 0:
+		f.maxRedirects = defaultFetchRedirects
+	case f.maxRedirects < 0:
+		f.maxRedirects = 0
+	}
+	if f.log == nil {
+		f.log = slog.Default()
+	}
+	f.dialOK = publicAddrPort
+	if f.allowPrivate {
+		f.dialOK = func(netip.AddrPort) bool { return true }
+	}
+
+	dialer := &net.Dialer{
+		Timeout:   f.timeout,
+		KeepAlive: 30 * time.Second,
+		// Looked up through f at dial time so tests can swap dialOK.
+		Control: dialControl(func(ap netip.AddrPort) bool { return f.dialOK(ap) }),
+	}
+	transport := &http.Transport{
+		// Never from the environment: a proxy would do the dialling, and
+		// the address check would see the proxy instead of the target.
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		ForceAttemptHTTP2:      true,
+		TLSHandshakeTimeout:    min(f.timeout, 5*time.Second),
+		ResponseHeaderTimeout:  f.timeout,
+		IdleConnTimeout:        90 * time.Second,
+		MaxIdleConnsPerHost:    16,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
+		// Pictures are compressed already; asking for gzip would only hide
+		// Content-Length from the size check.
+		DisableCompression: true,
+	}
+	f.client = &http.Client{Transport: transport, CheckRedirect: f.checkRedirect}
+	return f, nil
+}
+
+// checkRedirect holds every hop to the rules of the first request. The
+// address of the hop is checked again when it is dialled.
+func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > f.maxRedirects {
+		return errTooManyRedirects
+	}
+	return f.checkTarget(req.URL)
+}
+
+var errTooManyRedirects = errors.New("too many redirects")
+
+// checkTarget applies the scheme and allow-list rules to u.
+func (f *Fetcher) checkTarget(u *url.URL) error {
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && f.allowPrivate:
+	default:
+		return fmt.Errorf("%w: scheme %q", ErrForbiddenTarget, u.Scheme)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%w: credentials in URL", ErrForbiddenTarget)
+	}
+	if !allowedHost(f.allow, u.Scheme, u.Host) {
+		return fmt.Errorf("%w: host %q not allowed", ErrForbiddenTarget, u.Hostname())
+	}
+	return nil
+}
+
+// Fetch downloads rawURL, used exactly as given (its query is the CDN's
+// signature), and returns the body of a 200 answer; the caller owns the
+// slice. It does not look at the bytes: that is the decoder's job.
+//
+// Every error satisfies errors.Is(err, ErrUnavailable) and is an *Error
+// (Gateway "cdn"); ErrLinkExpired, ErrForbiddenTarget and ErrTooLarge are
+// also matched when they apply. Error texts hold no URL: a signed CDN link is
+// a bearer capability for someone's photo.
+func (f *Fetcher) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, cdnError(0, "malformed url", nil, ErrForbiddenTarget)
+	}
+	if err := f.checkTarget(u); err != nil {
+		f.log.DebugContext(ctx, "cdn: refused target", "host", u.Hostname(), "err", err)
+		return nil, cdnError(0, "", err, nil)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, cdnError(0, "malformed url", nil, ErrForbiddenTarget)
+	}
+	req.Header.Set("User-Agent", cdnUserAgent)
+	req.Header.Set("Accept", "image/*")
+
+	resp, err := f.client.Do(req)
+	if err != nil {
+		err = stripURLError(err)
+		switch {
+		case errors.Is(err, ErrForbiddenTarget):
+			f.log.DebugContext(ctx, "cdn: refused target", "host", u.Hostname(), "err", err)
+			return nil, cdnError(0, "", err, nil)
+		case errors.Is(err, errTooManyRedirects):
+			return nil, cdnError(0, "too many redirects", nil, nil)
+		}
+		return nil, cdnError(0, "request failed", nil, err)
+	}
+	defer resp.Body.Close()
+
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusForbidden:
+		// Meta CDNs answer a stale signature with 403 "URL signature
+		// expired"; other 403 texts ("Bad URL hash") are not staleness.
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, cdnErrBodyCap))
+		if bytes.Contains(bytes.ToLower(b), []byte("expired")) {
+			return nil, cdnError(resp.StatusCode, "", ErrLinkExpired, nil)
+		}
+		return nil, cdnError(resp.StatusCode, "refused by cdn", nil, nil)
+	case http.StatusNotFound, http.StatusGone:
+		return nil, cdnError(resp.StatusCode, "", ErrLinkExpired, nil)
+	case http.StatusTooManyRequests:
+		e := cdnError(resp.StatusCode, "rate limited", nil, nil)
+		e.Failure = RateLimited
+		e.RetryAfter = retryAfterDelay(resp.Header.Get("Retry-After"), time.Now())
+		return nil, e
+	default:
+		return nil, cdnError(resp.StatusCode, "unexpected status", nil, nil)
+	}
+
+	if resp.ContentLength > f.maxBytes {
+		return nil, cdnError(resp.StatusCode, "", ErrTooLarge, nil)
+	}
+	var data []byte
+	if resp.ContentLength >= 0 {
+		// One exact allocation; the transport stops the body at
+		// Content-Length and reports a short one as an unexpected EOF.
+		data = make([]byte, resp.ContentLength)
+		_, err = io.ReadFull(resp.Body, data)
+	} else {
+		data, err = io.ReadAll(io.LimitReader(resp.Body, f.maxBytes+1))
+	}
+	if err != nil {
+		return nil, cdnError(resp.StatusCode, "reading body", nil, stripURLError(err))
+	}
+	if int64(len(data)) > f.maxBytes {
+		return nil, cdnError(resp.StatusCode, "", ErrTooLarge, nil)
+	}
+	if len(data) == 0 {
+		return nil, cdnError(resp.StatusCode, "empty body", nil, nil)
+	}
+	return data, nil
+}
+
+// cdnError builds the *Error every Fetch failure is. kind, when set, is the
+// sentinel callers match on and already says what happened, so reason may be
+// empty; cause is the underlying error, URL-free.
+func cdnError(status int, reason string, kind, cause error) *Error {
+	var err error
+	switch {
+	case kind != nil && cause != nil:
+		err = fmt.Errorf("%w: %w", kind, cause)
+	case kind != nil:
+		err = kind
+	default:
+		err = cause
+	}
+	return &Error{Gateway: cdnGateway, Failure: Transient, Status: status, Reason: reason, Err: err}
+}
+
+// stripURLError unwraps the *url.Error layers net/http puts around transport
+// errors: their text embeds the full request URL (a Green API token, a signed
+// CDN link). What is left names at most a host and port.
+func stripURLError(err error) error {
+	for {
+		var ue *url.Error
+		if !errors.As(err, &ue) || ue.Err == nil {
+			return err
+		}
+		// errors.As may have found a url.Error below a wrapper; everything
+		// above it is dropped with it, which is fine: net/http adds none.
+		err = ue.Err
+	}
+}
