@@ -1,0 +1,307 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/avatarproxy/avatarproxy/placeholder"
+	"github.com/avatarproxy/avatarproxy/resize"
+	"github.com/avatarproxy/avatarproxy/upstream"
+)
+
+func numCPU() int { return runtime.GOMAXPROCS(0) }
+
+// statusUnavailable is X-Avatar-Status for gateway or CDN trouble; it is never
+// a stored state.
+const statusUnavailable = "unavailable"
+
+// entry is a memory-cache value: either a rendered answer (body set) or a
+// source record (rec set). Entries are immutable once cached, except for the
+// shared freshness they point to.
+type entry struct {
+	body   []byte
+	etag   string
+	ctype  string
+	code   int
+	status string // X-Avatar-Status
+	fresh  *freshness
+	// negative answers (placeholders for known states) get max-age only:
+	// they must never outlive the negative TTL in a browser or CDN.
+	negative bool
+	noStore  bool // unavailable: never cached downstream
+
+	rec *record // source records only
+}
+
+// cost is the bytes e holds; cache.Memory adds its own per-entry overhead.
+func (e *entry) cost() int64 {
+	n := int64(len(e.body) + len(e.etag) + len(e.status) + 96)
+	if e.rec != nil {
+		n += int64(len(e.rec.Picture) + len(e.rec.PictureKey) + len(e.rec.PictureID))
+	}
+	return n
+}
+
+// cacheControl appends the Cache-Control value for e at now.
+func (e *entry) cacheControl(b []byte, now time.Time, maxStale time.Duration) []byte {
+	if e.noStore || e.fresh == nil {
+		return append(b, "no-store"...)
+	}
+	n := now.UnixNano()
+	fresh := time.Duration(e.fresh.freshUntil.Load() - n)
+	b = append(b, "public, max-age="...)
+	b = appendSeconds(b, fresh)
+	if e.negative {
+		return b
+	}
+	stale := time.Duration(e.fresh.staleUntil.Load() - n)
+	if fresh > 0 {
+		stale -= fresh
+	}
+	stale = min(stale, maxStale)
+	b = append(b, ", stale-while-revalidate="...)
+	b = appendSeconds(b, stale)
+	b = append(b, ", stale-if-error="...)
+	return appendSeconds(b, stale)
+}
+
+// Keys. The memory tag of every key of a chat is chat.String(), so a purge
+// drops all of them.
+func variantKey(r *avatarRequest) string {
+	b := make([]byte, 0, 96)
+	b = append(b, 'v', 0)
+	b = append(b, r.Chat.String()...)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, int64(r.Size), 10)
+	b = append(b, 0, byte(r.Format), byte(r.Fallback), 0)
+	b = append(b, r.Name...)
+	return string(b)
+}
+
+func sourceKey(chat upstream.ChatID, preview bool) string {
+	if preview {
+		return "s\x00" + chat.String() + "\x00p"
+	}
+	return "s\x00" + chat.String() + "\x00f"
+}
+
+// durableKey names a record in the durable tier (which hashes it: object
+// names never show phone numbers).
+func durableKey(chat upstream.ChatID, preview bool) string {
+	if preview {
+		return "src/" + chat.String() + "/preview"
+	}
+	return "src/" + chat.String() + "/full"
+}
+
+func (s *Server) usePreview(size int) bool {
+	return s.cfg.PreviewMaxSize > 0 && size > 0 && size <= s.cfg.PreviewMaxSize
+}
+
+// fillResult is what one variant fill hands to every request waiting on it.
+type fillResult struct {
+	e           *entry
+	cacheStatus string
+	sourceLed   bool // this fill's own source load led (did not join another)
+}
+
+// miss collapses concurrent misses of one variant into one fill, run under
+// its own deadline so that the client that started it going away fails no
+// one. A cold miss waits at most FirstLoadTimeout; the fill then goes on in
+// the background and the next page view gets the avatar.
+func (s *Server) miss(c *fiber.Ctx, req *avatarRequest, key string, now time.Time) error {
+	led := false
+	ch := s.fills.DoChan(key, func() (v any, err error) {
+		led = true
+		// DoChan runs this on its own goroutine: a panic in a decoder would
+		// take the whole process down, so it becomes this fill's error.
+		defer recoverInto(&err, s.log)
+		ctx, cancel := context.WithTimeout(s.bgCtx, s.cfg.FillTimeout)
+		defer cancel()
+		return s.fill(ctx, req, key)
+	})
+	t := time.NewTimer(s.cfg.FirstLoadTimeout)
+	defer t.Stop()
+	s.waiting.Add(1)
+	defer s.waiting.Add(-1)
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			// fill reports trouble as an unavailable answer, not an error;
+			// an error here is a bug, mapped to 500 by handleError.
+			return r.Err
+		}
+		fr := r.Val.(*fillResult)
+		cs := fr.cacheStatus
+		if cs == csMiss && (!led || !fr.sourceLed) {
+			cs = csMissCollapse
+			s.stats.Collapsed.Add(1)
+		}
+		s.countAnswer(fr.e, cs)
+		return s.send(c, fr.e, s.cfg.Now(), cs)
+	case <-t.C:
+		s.stats.FirstLoadTimeouts.Add(1)
+		e, err := s.placeholderEntry(req, statusUnavailable, nil)
+		if err != nil {
+			return err
+		}
+		s.countAnswer(e, csMiss)
+		return s.send(c, e, now, csMiss)
+	}
+}
+
+func (s *Server) countAnswer(e *entry, cacheStatus string) {
+	switch cacheStatus {
+	case csHitStorage:
+		s.stats.StorageHits.Add(1)
+	case csHitRender:
+		s.stats.RenderHits.Add(1)
+	case csMiss, csMissCollapse:
+		s.stats.Misses.Add(1)
+	}
+	if e.status != string(upstream.StateOK) {
+		s.stats.placeholder(e.status)
+	}
+}
+
+// fill renders one variant: the source record (memory, durable tier or
+// gateway), then the image or placeholder, cached under key.
+func (s *Server) fill(ctx context.Context, req *avatarRequest, key string) (*fillResult, error) {
+	now := s.cfg.Now()
+	if e, ok := s.mem.Get(key); ok && e.fresh.age(now) != ageExpired {
+		return &fillResult{e: e, cacheStatus: csHit, sourceLed: true}, nil
+	}
+	preview := s.usePreview(req.Size)
+	src, cs, led, err := s.source(ctx, req.Chat, preview)
+	if err != nil {
+		if !errors.Is(err, upstream.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
+			s.log.Warn("fill failed", "chat", req.Chat.Masked(), "err", err)
+		} else {
+			s.log.Info("upstream unavailable", "chat", req.Chat.Masked(), "err", err)
+		}
+		e, perr := s.placeholderEntry(req, statusUnavailable, nil)
+		return &fillResult{e: e, cacheStatus: csMiss, sourceLed: led}, perr
+	}
+	var e *entry
+	if src.rec.State == upstream.StateOK {
+		e, err = s.renderAvatar(ctx, req, src)
+		if err != nil {
+			// A stored source that no longer decodes is dropped so the
+			// next request fetches it again.
+			s.log.Warn("render failed", "chat", req.Chat.Masked(), "err", err)
+			src.fresh.retired.Store(true)
+			s.mem.Del(sourceKey(req.Chat, preview))
+			e, err = s.placeholderEntry(req, statusUnavailable, nil)
+			return &fillResult{e: e, cacheStatus: csMiss, sourceLed: led}, err
+		}
+	} else {
+		e, err = s.placeholderEntry(req, string(src.rec.State), src.fresh)
+		if err != nil {
+			return nil, err
+		}
+	}
+	s.mem.Set(key, req.Chat.String(), e, 0)
+	return &fillResult{e: e, cacheStatus: cs, sourceLed: led}, nil
+}
+
+func (s *Server) renderAvatar(ctx context.Context, req *avatarRequest, src *entry) (*entry, error) {
+	// Image work is CPU-bound: past GOMAXPROCS in parallel it only adds
+	// latency and memory. Taken here, after every cache short-cut.
+	if err := s.cpu.Acquire(ctx, 1); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	body, err := resize.Render(src.rec.Picture, resize.Spec{Size: req.Size, Format: req.Format, Quality: s.cfg.JPEGQuality}, s.cfg.Limits)
+	s.cpu.Release(1)
+	s.stats.observe(stageResize, time.Since(t0))
+	if err != nil {
+		return nil, err
+	}
+	return &entry{
+		body:   body,
+		etag:   strongETag(body),
+		ctype:  req.Format.ContentType(),
+		code:   fiber.StatusOK,
+		status: string(upstream.StateOK),
+		fresh:  src.fresh,
+	}, nil
+}
+
+// placeholderEntry answers for state (a known state, or statusUnavailable
+// with fresh nil) with the fallback the request asked for. The image itself
+// is cached by its look, so a thousand chats without avatars at one size
+// cost one drawing per colour and name.
+func (s *Server) placeholderEntry(req *avatarRequest, status string, fresh *freshness) (*entry, error) {
+	e := &entry{status: status, fresh: fresh, negative: fresh != nil, noStore: fresh == nil}
+	if req.Fallback == Fallback404 {
+		e.code = fiber.StatusNotFound
+		e.ctype = fiber.MIMETextPlainCharsetUTF8
+		e.body = notFoundBody
+		return e, nil
+	}
+	p := placeholder.Params{Kind: placeholder.Person, Seed: req.Chat.String(), Size: req.Size}
+	if req.Chat.Kind() == upstream.Group {
+		p.Kind = placeholder.Group
+	}
+	switch req.Fallback {
+	case FallbackAuto, FallbackInitials:
+		if req.Name != "" {
+			p.Kind, p.Name = placeholder.Initials, req.Name
+		}
+	case FallbackBlank:
+		p.Kind = placeholder.Blank
+	}
+	if p.Size == 0 {
+		p.Size = defaultPlaceholderSize
+	}
+	img, err := s.placeholderImage(p, req.Format)
+	if err != nil {
+		return nil, err
+	}
+	e.code, e.ctype, e.body, e.etag = fiber.StatusOK, req.Format.ContentType(), img.body, img.etag
+	return e, nil
+}
+
+var notFoundBody = []byte("no avatar\n")
+
+func (s *Server) placeholderImage(p placeholder.Params, f resize.Format) (*entry, error) {
+	b := make([]byte, 0, 64)
+	b = append(b, 'p', 0, byte(p.Kind), byte(f), 0)
+	b = strconv.AppendInt(b, int64(p.Size), 10)
+	b = append(b, 0)
+	if p.Kind != placeholder.Blank {
+		b = append(b, p.Seed...) // colour
+	}
+	b = append(b, 0)
+	b = append(b, p.Name...)
+	key := string(b)
+	if e, ok := s.mem.Get(key); ok {
+		return e, nil
+	}
+	t0 := time.Now()
+	body, err := resize.Encode(placeholder.Draw(p), f, s.cfg.JPEGQuality)
+	s.stats.observe(stagePlaceholder, time.Since(t0))
+	if err != nil {
+		return nil, err
+	}
+	e := &entry{body: body, etag: strongETag(body)}
+	// Tagged by seed so a purge also forgets the chat's coloured placeholders.
+	s.mem.Set(key, p.Seed, e, 0)
+	return e, nil
+}
+
+// recoverInto turns a panic into *err, logged with its stack.
+func recoverInto(err *error, log *slog.Logger) {
+	if r := recover(); r != nil {
+		log.Error("panic in a fill", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		*err = fmt.Errorf("proxy: panic: %v", r)
+	}
+}

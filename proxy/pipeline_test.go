@@ -1,0 +1,278 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/avatarproxy/avatarproxy/upstream"
+	"github.com/avatarproxy/avatarproxy/upstream/fake"
+)
+
+func TestUnavailable(t *testing.T) {
+	h := newHarness(t)
+	// Each chat's gateway or CDN has a different bad day.
+	h.gw.Set("79001234501@c.us", fake.StatusAnswer(500))
+	h.gw.Set("79001234502@c.us", fake.StatusAnswer(502))
+	h.gw.Set("79001234503@c.us", fake.TooManyRequests(2*time.Second))
+	h.gw.Set("79001234504@c.us", fake.Quota466())
+	h.gw.Set("79001234505@c.us", fake.Unauthorized401())
+	h.gw.Set("79001234506@c.us", fake.Forbidden403())
+	h.gw.Set("79001234507@c.us", fake.Text400("instance in starting process try later"))
+	h.gw.Set("79001234508@c.us", fake.ReasonAnswer("get avatar timeout limit exceeded"))
+	h.gw.Set("79001234509@c.us", fake.HTMLAnswer(200))
+	h.gw.Set("79001234510@c.us", fake.Unauthorized200())
+	slow := fake.NoAvatarAnswer()
+	slow.Delay = 5 * time.Second // beyond the resolver's 2 s deadline
+	h.gw.Set("79001234511@c.us", slow)
+
+	cdnCase := func(chat string, b fake.Behavior) {
+		link := h.avatar(chat, 640)
+		path := link[len(h.cdnURL):strings.IndexByte(link, '?')]
+		h.cdn.Script(path, b)
+	}
+	html := fake.Text(200, "<html><body>not an image</body></html>")
+	cdnCase("79001234521@c.us", fake.Behavior{Answer: &html})
+	cdnCase("79001234522@c.us", fake.Behavior{Body: fake.BodyTruncated, Sent: 500})
+	cdnCase("79001234523@c.us", fake.Behavior{Redirect: "http://10.0.0.1/x.jpg"})
+	cdnCase("79001234524@c.us", fake.Behavior{Redirect: "http://evil.example/x.jpg"})
+	bombAnswer := fake.Answer{ContentType: "image/jpeg", Body: string(fake.Bomb(30000, 30000))}
+	cdnCase("79001234525@c.us", fake.Behavior{Answer: &bombAnswer})
+	cut := fake.Answer{ContentType: "image/jpeg", Body: string(fake.Portrait("x", 640)[:2000])}
+	cdnCase("79001234526@c.us", fake.Behavior{Answer: &cut})
+	s500 := fake.Text(500, "oops")
+	cdnCase("79001234527@c.us", fake.Behavior{Answer: &s500})
+
+	for _, chat := range []string{
+		"79001234501@c.us", "79001234502@c.us", "79001234503@c.us", "79001234504@c.us",
+		"79001234505@c.us", "79001234506@c.us", "79001234507@c.us", "79001234508@c.us",
+		"79001234509@c.us", "79001234510@c.us", "79001234511@c.us",
+		"79001234521@c.us", "79001234522@c.us", "79001234523@c.us", "79001234524@c.us",
+		"79001234525@c.us", "79001234526@c.us", "79001234527@c.us",
+	} {
+		t.Run(chat, func(t *testing.T) {
+			resp, body := h.get("/avatar/" + chat + ".jpg?size=40&name=Zoe")
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d %q", resp.StatusCode, body)
+			}
+			if f, w, _ := decode(t, body); f != "jpeg" || w != 40 {
+				t.Fatalf("got %s %d, want a 40 px jpeg placeholder", f, w)
+			}
+			wantHeader(t, resp, "X-Avatar-Status", "unavailable")
+			wantHeader(t, resp, "Cache-Control", "no-store")
+			// Trouble is never cached: the next request asks again.
+			before := h.gw.Recorder.Calls()
+			h.settle()
+			h.get("/avatar/" + chat + ".jpg?size=40&name=Zoe")
+			if h.gw.Recorder.Calls() == before {
+				t.Error("an unavailable answer was cached")
+			}
+		})
+	}
+	if strings.Contains(h.logs.String(), testToken) {
+		t.Error("token in the logs")
+	}
+}
+
+func TestExpiredLinkAsksAgainOnce(t *testing.T) {
+	h := newHarness(t)
+	path := h.cdn.Add(fake.Portrait("79001234567@c.us", 640))
+	expired := h.cdn.URL(h.cdnURL, path, h.clock.Now().Add(-time.Minute))
+	fresh := h.cdn.URL(h.cdnURL, path, h.clock.Now().Add(48*time.Hour))
+	var calls atomic.Int32
+	h.srv.cfg.Resolver = ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
+		if calls.Add(1) == 1 {
+			return upstream.Result{State: upstream.StateOK, URL: expired}, nil
+		}
+		return upstream.Result{State: upstream.StateOK, URL: fresh}, nil
+	})
+	resp, body := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "X-Avatar-Status", "ok")
+	decode(t, body)
+	if calls.Load() != 2 {
+		t.Errorf("gateway calls = %d, want 2 (one more after the 403)", calls.Load())
+	}
+	reqs := h.cdn.Requests()
+	if len(reqs) != 2 || "?"+reqs[1].RawQuery != fresh[strings.IndexByte(fresh, '?'):] {
+		t.Errorf("CDN saw %+v, want the expired link then the fresh one untouched", reqs)
+	}
+
+	// A link that stays expired is asked for once more, not forever.
+	h2 := newHarness(t)
+	calls.Store(0)
+	h2.srv.cfg.Resolver = ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
+		calls.Add(1)
+		return upstream.Result{State: upstream.StateOK, URL: h2.cdn.URL(h2.cdnURL, h2.cdn.Add(fake.Portrait("a", 64)), h2.clock.Now().Add(-time.Hour))}, nil
+	})
+	resp, _ = h2.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "X-Avatar-Status", "unavailable")
+	if calls.Load() != 2 {
+		t.Errorf("gateway calls = %d, want 2", calls.Load())
+	}
+}
+
+// ResolverFunc adapts a function (tests only).
+type ResolverFunc func(ctx context.Context, req upstream.Request) (upstream.Result, error)
+
+func (f ResolverFunc) Resolve(ctx context.Context, req upstream.Request) (upstream.Result, error) {
+	return f(ctx, req)
+}
+
+func TestFirstLoadBudget(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, func(c *Config) { c.FirstLoadTimeout = 20 * time.Millisecond })
+	h.avatar("79001234567@c.us", 640)
+	h.srv.cfg.Resolver = holdResolver{h.srv.cfg.Resolver, release}
+
+	resp, body := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "X-Avatar-Status", "unavailable")
+	wantHeader(t, resp, "Cache-Control", "no-store")
+	if _, w, _ := decode(t, body); w != 64 {
+		t.Fatalf("placeholder width %d", w)
+	}
+	close(release) // the fill goes on without any client
+	waitFor(t, func() bool { _, ok := h.srv.mem.Get(sourceKey(mustChat(t, "79001234567@c.us"), false)); return ok })
+	waitFor(t, func() bool { return h.srv.waiting.Load() == 0 })
+	h.settle()
+	resp, _ = h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "X-Avatar-Status", "ok")
+}
+
+func mustChat(t *testing.T, s string) upstream.ChatID {
+	t.Helper()
+	c, err := upstream.ParseChatID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestStaleWhileRevalidate(t *testing.T) {
+	h := newHarness(t)
+	h.avatar("79001234567@c.us", 640)
+	resp, body := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	etag := resp.Header.Get("ETag")
+	h.settle()
+
+	// Past the TTL the same picture is served at once and revalidated once
+	// behind the response; the gateway names the same picture, so there is
+	// no second download.
+	h.clock.Advance(25 * time.Hour)
+	resp, body2 := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "Cache-Status", "avatarproxy; hit; detail=stale")
+	wantHeader(t, resp, "X-Avatar-Status", "ok")
+	if !strings.HasPrefix(resp.Header.Get("Cache-Control"), "public, max-age=0, stale-while-revalidate=") {
+		t.Errorf("stale Cache-Control %q", resp.Header.Get("Cache-Control"))
+	}
+	if !bytes.Equal(body, body2) {
+		t.Error("stale body differs")
+	}
+	h.settle()
+	if n := h.gw.Recorder.Calls(); n != 2 {
+		t.Errorf("gateway calls = %d, want 2", n)
+	}
+	if n := h.cdn.Recorder.Calls(); n != 1 {
+		t.Errorf("downloads = %d, want 1: same picture, no download", n)
+	}
+	resp, _ = h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "Cache-Status", "avatarproxy; hit")
+	wantHeader(t, resp, "ETag", etag)
+	wantHeader(t, resp, "Cache-Control", "public, max-age=86400, stale-while-revalidate=604800, stale-if-error=604800")
+
+	// A new picture: new bytes, new ETag.
+	h.clock.Advance(25 * time.Hour)
+	path := h.cdn.Add(fake.Portrait("a new face", 640))
+	h.gw.Set("79001234567@c.us", fake.AvatarAnswer(h.cdn.URL(h.cdnURL, path, h.clock.Now().Add(48*time.Hour))))
+	h.get("/avatar/79001234567@c.us.jpg?size=64") // stale, starts the refresh
+	h.settle()
+	resp, body3 := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	if resp.Header.Get("ETag") == etag || bytes.Equal(body3, body) {
+		t.Error("a changed picture kept its old bytes or ETag")
+	}
+	if n := h.cdn.Recorder.Calls(); n != 2 {
+		t.Errorf("downloads = %d, want 2", n)
+	}
+}
+
+func TestStaleIfError(t *testing.T) {
+	h := newHarness(t)
+	h.avatar("79001234567@c.us", 640)
+	_, body := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	h.settle()
+	h.gw.Set("79001234567@c.us", fake.Text400("instance account not authorized"))
+
+	for _, d := range []time.Duration{25 * time.Hour, 3 * 24 * time.Hour} {
+		h.clock.Advance(d)
+		resp, b := h.get("/avatar/79001234567@c.us.jpg?size=64")
+		h.settle()
+		wantHeader(t, resp, "X-Avatar-Status", "ok")
+		if !bytes.Equal(b, body) {
+			t.Fatal("stale avatar not served while the gateway fails")
+		}
+		// Another size is rendered from the stale source too.
+		resp, _ = h.get("/avatar/79001234567@c.us.png?size=20")
+		wantHeader(t, resp, "X-Avatar-Status", "ok")
+		h.settle()
+	}
+	// Past max-stale the last good avatar is finally let go.
+	h.clock.Advance(5 * 24 * time.Hour)
+	resp, _ := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "X-Avatar-Status", "unavailable")
+}
+
+func TestNegativeTTL(t *testing.T) {
+	h := newHarness(t)
+	h.gw.Set("79001234567@c.us", fake.PrivacyAnswer())
+	resp, _ := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "X-Avatar-Status", "privacy")
+	h.settle()
+	h.clock.Advance(5 * time.Hour)
+	resp, _ = h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "Cache-Control", "public, max-age=3600")
+	if n := h.gw.Recorder.Calls(); n != 1 {
+		t.Fatalf("gateway calls = %d within the negative TTL", n)
+	}
+	// The person sets a picture; after the negative TTL we notice.
+	h.avatar("79001234567@c.us", 640)
+	h.clock.Advance(2 * time.Hour)
+	h.get("/avatar/79001234567@c.us.jpg?size=64")
+	h.settle()
+	resp, body := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "X-Avatar-Status", "ok")
+	decode(t, body)
+}
+
+func TestPurge(t *testing.T) {
+	const admin = "admin-token-0123456789"
+	h := newHarness(t, func(c *Config) { c.AdminToken = admin })
+	h.avatar("79001234567@c.us", 640)
+	h.get("/avatar/79001234567@c.us.jpg?size=64")
+	h.get("/avatar/79001234567@c.us.png?size=32")
+	h.settle()
+
+	if r := h.do(http.MethodDelete, "/avatar/79001234567@c.us"); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", r.StatusCode)
+	}
+	if r := h.do(http.MethodDelete, "/avatar/79001234567@c.us", "Authorization", "Bearer wrong"); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d", r.StatusCode)
+	}
+	if r := h.do(http.MethodDelete, "/avatar/79001234567", "Authorization", "Bearer "+admin); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("purge: %d", r.StatusCode)
+	}
+	h.settle()
+	// The first variant goes to the gateway again; the second is rendered
+	// from the new source, not served from its purged cache entry.
+	resp, _ := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "Cache-Status", "avatarproxy; fwd=uri-miss")
+	h.settle()
+	resp, _ = h.get("/avatar/79001234567@c.us.png?size=32")
+	wantHeader(t, resp, "Cache-Status", "avatarproxy; hit; detail=render")
+	h.settle()
+	if n := h.gw.Recorder.Calls(); n != 2 {
+		t.Errorf("gateway calls = %d, want 2 (the purge forgot the chat)", n)
+	}
+}

@@ -1,0 +1,185 @@
+package proxy
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/avatarproxy/avatarproxy/resize"
+	"github.com/avatarproxy/avatarproxy/upstream"
+)
+
+// Fallback is what to show when there is no avatar (the `d` parameter).
+type Fallback uint8
+
+const (
+	FallbackAuto       Fallback = iota // initials when a name is given, else a person or group glyph
+	FallbackInitials                   // d=initials
+	FallbackSilhouette                 // d=silhouette or d=mp
+	FallbackBlank                      // d=blank
+	Fallback404                        // d=404: answer 404 instead of an image
+)
+
+// Limits of the URL grammar.
+const (
+	MaxSize      = 1024
+	maxNameRunes = 64
+	// defaultPlaceholderSize is the edge of a placeholder when no size is
+	// asked: WhatsApp's own full pictures are 640 px, so a page sized for
+	// the real avatar does not reflow when it turns out to be a placeholder.
+	defaultPlaceholderSize = 640
+)
+
+// badRequest is a client error whose text is safe to send as is.
+type badRequest string
+
+func (e badRequest) Error() string { return string(e) }
+
+var (
+	errBadPath     = badRequest("bad avatar path: want /avatar/<chatId>.jpg or .png")
+	errBadExt      = badRequest("unknown image format: want jpg, jpeg or png")
+	errBadChat     = badRequest("invalid chat id")
+	errBadSize     = badRequest("bad size: want a whole number of pixels from 1 to 1024")
+	errBadFallback = badRequest("bad d: want initials, silhouette, mp, blank or 404")
+	errBadName     = badRequest("bad name: must be UTF-8 text")
+)
+
+// avatarRequest is one parsed /avatar URL. Its strings never alias fasthttp
+// buffers: parseAvatar copies what it keeps.
+type avatarRequest struct {
+	RawChat  string // the path segment before the extension, percent-decoded: what sig signs
+	Chat     upstream.ChatID
+	Format   resize.Format
+	Size     int // 0: the source picture's own size
+	Fallback Fallback
+	Name     string // at most maxNameRunes runes
+	Sig      string
+}
+
+// parseFile splits "<chatId>.<ext>" (still percent-encoded as it came on the
+// wire) into the decoded chat segment and the format. The extension is cut at
+// the last dot, so "<n>@s.whatsapp.net.png" works.
+func parseFile(file string) (rawChat string, f resize.Format, err error) {
+	if strings.IndexByte(file, '%') >= 0 {
+		d, uerr := url.PathUnescape(file)
+		if uerr != nil {
+			return "", 0, errBadPath
+		}
+		file = d
+	}
+	dot := strings.LastIndexByte(file, '.')
+	if dot <= 0 {
+		return "", 0, errBadPath
+	}
+	switch file[dot+1:] {
+	case "jpg", "jpeg":
+		f = resize.JPEG
+	case "png":
+		f = resize.PNG
+	default:
+		return "", 0, errBadExt
+	}
+	return file[:dot], f, nil
+}
+
+// parseSize accepts 1..MaxSize written plainly: no sign, no leading zero, no
+// spaces. Empty means 0 (the source size).
+func parseSize(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if len(s) > 4 || s[0] == '0' {
+		return 0, errBadSize
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, errBadSize
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n < 1 || n > MaxSize {
+		return 0, errBadSize
+	}
+	return n, nil
+}
+
+func parseFallback(s string) (Fallback, error) {
+	switch s {
+	case "":
+		return FallbackAuto, nil
+	case "initials":
+		return FallbackInitials, nil
+	case "silhouette", "mp":
+		return FallbackSilhouette, nil
+	case "blank":
+		return FallbackBlank, nil
+	case "404":
+		return Fallback404, nil
+	}
+	return 0, errBadFallback
+}
+
+// parseName keeps at most maxNameRunes runes of a display name: a CRM's long
+// "name, title, company" should still give initials rather than a broken image.
+func parseName(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", errBadName
+	}
+	s = strings.TrimSpace(s)
+	n := 0
+	for i := range s {
+		if n == maxNameRunes {
+			return s[:i], nil
+		}
+		n++
+	}
+	return s, nil
+}
+
+// query is the part of a request's query string that parseAvatar reads.
+type query struct{ Size, D, Name, Sig string }
+
+// parseAvatar validates everything about an /avatar request except its
+// signature. Returned errors are badRequest values.
+func parseAvatar(file string, q query) (avatarRequest, error) {
+	var r avatarRequest
+	raw, f, err := parseFile(file)
+	if err != nil {
+		return r, err
+	}
+	chat, err := upstream.ParseChatID(raw)
+	if err != nil {
+		return r, errBadChat
+	}
+	size, err := parseSize(q.Size)
+	if err != nil {
+		return r, err
+	}
+	fb, err := parseFallback(q.D)
+	if err != nil {
+		return r, err
+	}
+	name, err := parseName(q.Name)
+	if err != nil {
+		return r, err
+	}
+	return avatarRequest{
+		RawChat:  strings.Clone(raw),
+		Chat:     chat,
+		Format:   f,
+		Size:     size,
+		Fallback: fb,
+		Name:     strings.Clone(name),
+		Sig:      strings.Clone(q.Sig),
+	}, nil
+}
+
+// isBadRequest reports whether err is a client error with a public text.
+func isBadRequest(err error) (badRequest, bool) {
+	var b badRequest
+	ok := errors.As(err, &b)
+	return b, ok
+}

@@ -1,0 +1,101 @@
+package proxy
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/avatarproxy/avatarproxy/resize"
+	"github.com/avatarproxy/avatarproxy/upstream"
+)
+
+func TestParseAvatar(t *testing.T) {
+	cases := []struct {
+		file  string
+		q     query
+		chat  string
+		raw   string
+		f     resize.Format
+		size  int
+		fb    Fallback
+		name  string
+		error string
+	}{
+		{file: "79001234567@c.us.jpg", chat: "79001234567@c.us", raw: "79001234567@c.us", f: resize.JPEG},
+		{file: "79001234567.png", q: query{Size: "96"}, chat: "79001234567@c.us", raw: "79001234567", f: resize.PNG, size: 96},
+		{file: "79001234567%40s.whatsapp.net.jpeg", chat: "79001234567@c.us", raw: "79001234567@s.whatsapp.net", f: resize.JPEG},
+		{file: "79001234567-1581234048@g.us.jpg", q: query{D: "mp"}, chat: "79001234567-1581234048@g.us", raw: "79001234567-1581234048@g.us", f: resize.JPEG, fb: FallbackSilhouette},
+		{file: "120650379300963@lid.jpg", q: query{D: "404", Name: "  Bob  "}, chat: "120650379300963@lid", raw: "120650379300963@lid", f: resize.JPEG, fb: Fallback404, name: "Bob"},
+		{file: "79001234567@c.us.jpg", q: query{Name: strings.Repeat("я", 100)}, chat: "79001234567@c.us", raw: "79001234567@c.us", f: resize.JPEG, name: strings.Repeat("я", 64)},
+		{file: "79001234567@c.us.jpg", q: query{Size: "1024", D: "blank"}, chat: "79001234567@c.us", raw: "79001234567@c.us", f: resize.JPEG, size: 1024, fb: FallbackBlank},
+		{file: "%zz.jpg", error: "bad avatar path"},
+		{file: ".jpg", error: "bad avatar path"},
+		{file: "79001234567", error: "bad avatar path"},
+		{file: "79001234567.JPG", error: "unknown image format"},
+		{file: "79001234567.webp", error: "unknown image format"},
+		{file: "79001234567@c.us.jpg.png", error: "invalid chat id"},
+		{file: "79001234567@c.us.jpg", q: query{Size: "1e3"}, error: "bad size"},
+		{file: "79001234567@c.us.jpg", q: query{Size: " 5"}, error: "bad size"},
+		{file: "79001234567@c.us.jpg", q: query{D: "identicon"}, error: "bad d"},
+	}
+	for _, c := range cases {
+		t.Run(c.file+"?"+c.q.Size+c.q.D, func(t *testing.T) {
+			r, err := parseAvatar(c.file, c.q)
+			if c.error != "" {
+				if _, ok := isBadRequest(err); !ok || !strings.Contains(err.Error(), c.error) {
+					t.Fatalf("err = %v, want a bad request saying %q", err, c.error)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Chat.String() != c.chat || r.RawChat != c.raw || r.Format != c.f || r.Size != c.size || r.Fallback != c.fb || r.Name != c.name {
+				t.Errorf("got %+v", r)
+			}
+		})
+	}
+}
+
+func TestEtagMatches(t *testing.T) {
+	const tag = `"abc"`
+	for h, want := range map[string]bool{
+		`"abc"`: true, `W/"abc"`: true, `*`: true, `"x", "abc"`: true, `"x","abc"`: true, ` "x" ,  W/"abc" `: true,
+		`"abcd"`: false, `abc`: false, `"ab`: false, ``: false, `"x"`: false, `W/`: false,
+	} {
+		if got := etagMatches([]byte(h), tag); got != want {
+			t.Errorf("etagMatches(%q) = %v, want %v", h, got, want)
+		}
+	}
+}
+
+// FuzzParseAvatar: the request parser never panics, and whatever it accepts
+// is canonical and within the documented limits.
+func FuzzParseAvatar(f *testing.F) {
+	for _, s := range []string{
+		"79001234567@c.us.jpg", "79001234567%40c.us.png", "120363043968066561@g.us.jpeg",
+		"79001234567-1581234048@g.us.jpg", "120650379300963@lid.png", "%zz.jpg", "..%2F.jpg", "",
+	} {
+		f.Add(s, "128", "initials", "Анна Петрова", "sig")
+	}
+	f.Add("79001234567.jpg", "0", "404", "\xff", "")
+	f.Fuzz(func(t *testing.T, file, size, d, name, sig string) {
+		r, err := parseAvatar(file, query{Size: size, D: d, Name: name, Sig: sig})
+		if err != nil {
+			if _, ok := isBadRequest(err); !ok {
+				t.Fatalf("error %v is not a public bad request", err)
+			}
+			return
+		}
+		again, err := upstream.ParseChatID(r.Chat.String())
+		if err != nil || again != r.Chat {
+			t.Fatalf("canonical chat %q does not parse back: %v", r.Chat.String(), err)
+		}
+		if r.Size < 0 || r.Size > MaxSize || (r.Format != resize.JPEG && r.Format != resize.PNG) {
+			t.Fatalf("out of range: %+v", r)
+		}
+		if !utf8.ValidString(r.Name) || utf8.RuneCountInString(r.Name) > maxNameRunes {
+			t.Fatalf("bad name %q", r.Name)
+		}
+	})
+}

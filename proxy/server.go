@@ -1,0 +1,413 @@
+package proxy
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/avatarproxy/avatarproxy/cache"
+	"github.com/avatarproxy/avatarproxy/resize"
+	"github.com/avatarproxy/avatarproxy/upstream"
+)
+
+// Resolver asks a gateway where a chat's avatar is (upstream.Resolver,
+// usually behind an upstream.Guard).
+type Resolver interface {
+	Resolve(ctx context.Context, req upstream.Request) (upstream.Result, error)
+}
+
+// Fetcher downloads a picture from the CDN (upstream.Fetcher). Errors match
+// upstream.ErrUnavailable; upstream.ErrLinkExpired asks for a new link.
+type Fetcher interface {
+	Fetch(ctx context.Context, rawURL string) ([]byte, error)
+}
+
+// Durable is the durable tier behind the memory cache (cache.Durable). Its
+// failures never fail a request.
+type Durable interface {
+	Get(ctx context.Context, key string) (data []byte, ok bool, err error)
+	PutAsync(key string, data []byte) bool
+	Delete(ctx context.Context, key string) error
+}
+
+// Config configures a Server. Zero durations and sizes take the documented
+// defaults; New validates the rest.
+type Config struct {
+	Resolver Resolver // nil: no gateway, every chat gets a placeholder (AVATAR_UPSTREAM=none)
+	Fetcher  Fetcher  // required when Resolver is set
+	Durable  Durable  // nil: memory only
+
+	// PreviewMaxSize > 0 asks the gateway for its small preview picture for
+	// sizes up to it (GOWA: 96), saving a 640 px download for thumbnails.
+	PreviewMaxSize int
+
+	MemoryBytes      int64         // memory cache budget, default 256 MiB
+	TTL              time.Duration // avatar freshness, default 24h
+	NegativeTTL      time.Duration // known no-avatar states, default 6h
+	MaxStale         time.Duration // served past freshness while refreshes fail, default 7 days
+	FirstLoadTimeout time.Duration // a cold miss waits this long before a placeholder, default 3s
+	FillTimeout      time.Duration // deadline of one fill (resolve+download+resize), default 30s
+	JPEGQuality      int           // default 85
+	Limits           resize.Limits // guards decoding of downloaded pictures
+
+	SigningKeys [][]byte // nil: unsigned mode (the caller must have opted in)
+	AdminToken  string   // enables DELETE /avatar/{chatId} with this bearer token
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.TTL, 24*time.Hour)
+	def(&c.NegativeTTL, 6*time.Hour)
+	def(&c.MaxStale, 7*24*time.Hour)
+	def(&c.FirstLoadTimeout, 3*time.Second)
+	def(&c.FillTimeout, 30*time.Second)
+	if c.MemoryBytes == 0 {
+		c.MemoryBytes = 256 << 20
+	}
+	if c.JPEGQuality == 0 {
+		c.JPEGQuality = 85
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Server answers /avatar requests. Create it with New; it is safe for
+// concurrent use.
+type Server struct {
+	cfg    Config
+	app    *fiber.App
+	mem    *cache.Memory[*entry]
+	signer *Signer
+	log    *slog.Logger
+
+	fills   singleflight.Group // one render per variant key
+	sources singleflight.Group // one gateway call + download per chat
+	cpu     *semaphore.Weighted
+
+	refreshing sync.Map // source keys with a background refresh under way
+	refreshes  atomic.Int64
+	bgCtx      context.Context
+	bgStop     context.CancelFunc
+	bg         sync.WaitGroup
+
+	stats   Stats
+	waiting atomic.Int64 // requests waiting on a fill
+}
+
+// maxRefreshes bounds background refreshes in flight: past it a stale hit
+// simply does not start one (the next hit will), so an outage cannot pile up
+// goroutines.
+const maxRefreshes = 256
+
+// New builds a Server.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if cfg.Resolver != nil && cfg.Fetcher == nil {
+		return nil, errors.New("proxy: a Fetcher is required with a Resolver")
+	}
+	if cfg.MemoryBytes < 1<<20 {
+		return nil, errors.New("proxy: memory budget below 1 MiB")
+	}
+	if cfg.JPEGQuality < 1 || cfg.JPEGQuality > 100 {
+		return nil, errors.New("proxy: JPEG quality must be 1..100")
+	}
+	mem, err := cache.NewMemory(cache.MemoryConfig{MaxBytes: cfg.MemoryBytes}, (*entry).cost)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:    cfg,
+		mem:    mem,
+		signer: NewSigner(cfg.SigningKeys),
+		log:    cfg.Logger,
+		cpu:    semaphore.NewWeighted(int64(max(1, numCPU()))),
+	}
+	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
+	s.app = s.newApp()
+	return s, nil
+}
+
+func (s *Server) newApp() *fiber.App {
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		ErrorHandler:          s.handleError,
+		// Avatar URLs carry a signature and a display name; 8 KiB of headers
+		// is plenty and bounds what a client can make us buffer.
+		ReadBufferSize: 8 << 10,
+		BodyLimit:      4 << 10, // no endpoint takes a body
+		ReadTimeout:    10 * time.Second,
+		WriteTimeout:   10 * time.Second,
+		IdleTimeout:    75 * time.Second,
+	})
+	app.Use(recover.New()) // a handler panic is a 500, not a dead process
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
+	app.Get("/avatar/:file", s.handleAvatar) // fiber registers HEAD with GET
+	if s.cfg.AdminToken != "" {
+		app.Delete("/avatar/:file", s.handlePurge)
+	}
+	return app
+}
+
+// App exposes the fiber app, for mounting more routes (metrics) and tests.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve answers on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown stops accepting, waits for in-flight requests and background
+// refreshes until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.app.ShutdownWithContext(ctx)
+	s.bgStop()
+	done := make(chan struct{})
+	go func() { s.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = errors.Join(err, ctx.Err())
+	}
+	// The memory cache is not closed: fills that outlived the deadline may
+	// still touch it, and the process is about to exit anyway.
+	return err
+}
+
+// Sign is the signature of a chat id segment under the first key ("" in
+// unsigned mode).
+func (s *Server) Sign(rawChat string) string {
+	if s.signer == nil {
+		return ""
+	}
+	return s.signer.Sign(rawChat)
+}
+
+func (s *Server) handleAvatar(c *fiber.Ctx) error {
+	req, err := parseAvatar(c.Params("file"), query{
+		Size: c.Query("size"), D: c.Query("d"), Name: c.Query("name"), Sig: c.Query("sig"),
+	})
+	if err != nil {
+		return err
+	}
+	if s.signer != nil && !s.signer.Verify(req.RawChat, req.Sig) {
+		s.stats.Forbidden.Add(1)
+		return errForbidden
+	}
+	key := variantKey(&req)
+	now := s.cfg.Now()
+	if e, ok := s.mem.Get(key); ok {
+		switch e.fresh.age(now) {
+		case ageFresh:
+			s.stats.MemoryHits.Add(1)
+			return s.send(c, e, now, csHit)
+		case ageStale:
+			s.stats.StaleHits.Add(1)
+			s.refreshAsync(req.Chat, s.usePreview(req.Size), e.fresh)
+			return s.send(c, e, now, csHitStale)
+		}
+	}
+	return s.miss(c, &req, key, now)
+}
+
+var errForbidden = errors.New("forbidden")
+
+func (s *Server) handlePurge(c *fiber.Ctx) error {
+	auth := c.Get(fiber.HeaderAuthorization)
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) != 1 {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="avatarproxy"`)
+		return c.Status(fiber.StatusUnauthorized).SendString("unauthorized\n")
+	}
+	// DELETE /avatar/{chatId} names the chat; a variant's URL names it too.
+	chat, err := parsePurgeTarget(c.Params("file"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Purge(ctx, chat); err != nil {
+		s.log.Error("purge failed", "chat", chat.Masked(), "err", err)
+		return c.Status(fiber.StatusServiceUnavailable).SendString("purge failed, retry\n")
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func parsePurgeTarget(file string) (upstream.ChatID, error) {
+	if raw, _, err := parseFile(file); err == nil {
+		if chat, err := upstream.ParseChatID(raw); err == nil {
+			return chat, nil
+		}
+	}
+	// parseFile only fails on a bad escape or extension; retry the whole
+	// segment as a chat id ("79001234567@c.us" has a dot but no extension).
+	raw, err := url.PathUnescape(file)
+	if err != nil {
+		return upstream.ChatID{}, errBadChat
+	}
+	chat, err := upstream.ParseChatID(raw)
+	if err != nil {
+		return upstream.ChatID{}, errBadChat
+	}
+	return chat, nil
+}
+
+// Purge forgets everything about chat: every memory variant and both durable
+// records, so an erasure request is one call.
+func (s *Server) Purge(ctx context.Context, chat upstream.ChatID) error {
+	for _, preview := range []bool{false, true} {
+		if e, ok := s.mem.Get(sourceKey(chat, preview)); ok {
+			e.fresh.retired.Store(true) // variants still pointing at it die with it
+		}
+	}
+	s.mem.DeleteTag(chat.String())
+	var errs []error
+	if s.cfg.Durable != nil {
+		for _, preview := range []bool{false, true} {
+			if err := s.cfg.Durable.Delete(ctx, durableKey(chat, preview)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	s.stats.Purges.Add(1)
+	return errors.Join(errs...)
+}
+
+// handleError is the one place errors become responses. Bodies are fixed
+// public texts; anything unexpected is logged and answered "internal error".
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	if b, ok := isBadRequest(err); ok {
+		s.stats.BadRequests.Add(1)
+		return c.Status(fiber.StatusBadRequest).SendString(string(b) + "\n")
+	}
+	if errors.Is(err, errForbidden) {
+		return c.Status(fiber.StatusForbidden).SendString("forbidden: missing or bad signature\n")
+	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		switch fe.Code {
+		case fiber.StatusMethodNotAllowed:
+			return c.Status(fe.Code).SendString("method not allowed\n")
+		case fiber.StatusNotFound:
+			return c.Status(fe.Code).SendString("not found\n")
+		}
+		if fe.Code < 500 {
+			return c.Status(fe.Code).SendString(strings.ToLower(fiber.ErrBadRequest.Message) + "\n")
+		}
+	}
+	s.log.Error("internal error", "path", redactPath(c.Path()), "err", err)
+	return c.Status(fiber.StatusInternalServerError).SendString("internal error\n")
+}
+
+// redactPath hides the chat id of an /avatar path in logs.
+func redactPath(p string) string {
+	if rest, ok := strings.CutPrefix(p, "/avatar/"); ok {
+		if raw, _, err := parseFile(rest); err == nil {
+			if chat, err := upstream.ParseChatID(raw); err == nil {
+				return "/avatar/" + chat.Masked()
+			}
+		}
+		return "/avatar/…"
+	}
+	return p
+}
+
+// Cache-Status values (RFC 9211) with the cache name avatarproxy.
+const (
+	csHit          = "avatarproxy; hit"
+	csHitStale     = "avatarproxy; hit; detail=stale"
+	csHitStorage   = "avatarproxy; hit; detail=storage"
+	csHitRender    = "avatarproxy; hit; detail=render" // source in memory, this size rendered now
+	csMiss         = "avatarproxy; fwd=uri-miss"
+	csMissCollapse = "avatarproxy; fwd=uri-miss; collapsed"
+)
+
+// send writes e. The body is shared, immutable memory: SetBodyRaw avoids a copy.
+func (s *Server) send(c *fiber.Ctx, e *entry, now time.Time, cacheStatus string) error {
+	h := &c.Response().Header
+	h.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	h.Set(fiber.HeaderAccessControlAllowOrigin, "*")
+	h.Set("Cache-Status", cacheStatus)
+	h.Set("X-Avatar-Status", e.status)
+	var buf [128]byte
+	h.SetBytesV(fiber.HeaderCacheControl, e.cacheControl(buf[:0], now, s.cfg.MaxStale))
+	if e.etag != "" {
+		h.Set(fiber.HeaderETag, e.etag)
+		if inm := c.Request().Header.Peek(fiber.HeaderIfNoneMatch); len(inm) > 0 && etagMatches(inm, e.etag) {
+			s.stats.NotModified.Add(1)
+			c.Status(fiber.StatusNotModified)
+			return nil
+		}
+	}
+	c.Status(e.code)
+	h.SetContentType(e.ctype)
+	c.Response().SetBodyRaw(e.body)
+	return nil
+}
+
+// etagMatches implements If-None-Match: "*", or a list in which any tag
+// equals ours under weak comparison (RFC 9110 13.1.2).
+func etagMatches(header []byte, etag string) bool {
+	for len(header) > 0 {
+		// Skip separators.
+		for len(header) > 0 && (header[0] == ' ' || header[0] == '\t' || header[0] == ',') {
+			header = header[1:]
+		}
+		if len(header) == 0 {
+			return false
+		}
+		if header[0] == '*' {
+			return true
+		}
+		if len(header) > 2 && header[0] == 'W' && header[1] == '/' {
+			header = header[2:]
+		}
+		if header[0] != '"' {
+			return false // malformed: ignore the rest rather than guess
+		}
+		end := 1
+		for end < len(header) && header[end] != '"' {
+			end++
+		}
+		if end == len(header) {
+			return false
+		}
+		if string(header[:end+1]) == etag {
+			return true
+		}
+		header = header[end+1:]
+	}
+	return false
+}
+
+// appendSeconds appends the whole seconds of d, floored at zero.
+func appendSeconds(b []byte, d time.Duration) []byte {
+	if d < 0 {
+		d = 0
+	}
+	return strconv.AppendInt(b, int64(d/time.Second), 10)
+}

@@ -1,0 +1,314 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/avatarproxy/avatarproxy/resize"
+	"github.com/avatarproxy/avatarproxy/upstream"
+)
+
+// sourceResult is what one source load hands to every fill waiting on it.
+type sourceResult struct {
+	e           *entry
+	cacheStatus string
+}
+
+// source returns the chat's source record: from memory, else from one
+// collapsed load (durable tier, then gateway). led is false when this call
+// waited for another's load.
+func (s *Server) source(ctx context.Context, chat upstream.ChatID, preview bool) (e *entry, cacheStatus string, led bool, err error) {
+	skey := sourceKey(chat, preview)
+	now := s.cfg.Now()
+	if e, ok := s.mem.Get(skey); ok {
+		switch e.fresh.age(now) {
+		case ageFresh:
+			return e, csHitRender, true, nil
+		case ageStale:
+			s.refreshAsync(chat, preview, nil)
+			return e, csHitRender, true, nil
+		}
+	}
+	v, err, shared := s.sources.Do(skey, func() (any, error) {
+		led = true
+		return s.loadSource(ctx, chat, preview, false)
+	})
+	_ = shared
+	if err != nil {
+		return nil, "", led, err
+	}
+	r := v.(*sourceResult)
+	return r.e, r.cacheStatus, led, nil
+}
+
+// loadSource finds a servable record for chat. With refresh it skips stale
+// copies and asks the gateway (a background revalidation); otherwise a stale
+// copy is served and revalidated behind the response.
+// setSource caches a source record and waits until it is visible: ristretto
+// applies Sets asynchronously, and a request for another size of the same
+// chat arriving in that gap would otherwise cost a second gateway call.
+func (s *Server) setSource(skey string, chat upstream.ChatID, e *entry) {
+	s.mem.Set(skey, chat.String(), e, 0)
+	s.mem.Wait()
+}
+
+func (s *Server) loadSource(ctx context.Context, chat upstream.ChatID, preview, refresh bool) (*sourceResult, error) {
+	skey := sourceKey(chat, preview)
+	now := s.cfg.Now()
+	var old *entry
+	// Checked again inside the flight: a load that finished just before this
+	// one started has already done the work.
+	if e, ok := s.mem.Get(skey); ok {
+		switch e.fresh.age(now) {
+		case ageFresh:
+			return &sourceResult{e, csHitRender}, nil
+		case ageStale:
+			if !refresh {
+				s.refreshAsync(chat, preview, nil)
+				return &sourceResult{e, csHitRender}, nil
+			}
+		}
+		old = e
+	}
+	if old == nil {
+		if e := s.loadDurable(ctx, chat, preview); e != nil {
+			switch e.fresh.age(now) {
+			case ageFresh:
+				s.setSource(skey, chat, e)
+				return &sourceResult{e, csHitStorage}, nil
+			case ageStale:
+				if !refresh {
+					s.setSource(skey, chat, e)
+					s.refreshAsync(chat, preview, nil)
+					return &sourceResult{e, csHitStorage}, nil
+				}
+			}
+			old = e // expired or being refreshed: still good for change detection
+		}
+	}
+	rec, err := s.resolveRecord(ctx, chat, preview, refresh, old)
+	if err != nil {
+		if old != nil && old.fresh.age(s.cfg.Now()) == ageStale {
+			// stale-if-error: the last good answer beats a placeholder.
+			s.stats.StaleIfError.Add(1)
+			return &sourceResult{old, csHitStale}, nil
+		}
+		return nil, err
+	}
+	e := s.newSourceEntry(rec, old)
+	s.setSource(skey, chat, e)
+	if s.cfg.Durable != nil && s.cfg.Resolver != nil {
+		if b, err := encodeRecord(rec); err == nil {
+			if !s.cfg.Durable.PutAsync(durableKey(chat, preview), b) {
+				s.stats.DurableDropped.Add(1)
+			}
+		}
+	}
+	return &sourceResult{e, csMiss}, nil
+}
+
+func (s *Server) loadDurable(ctx context.Context, chat upstream.ChatID, preview bool) *entry {
+	if s.cfg.Durable == nil {
+		return nil
+	}
+	t0 := time.Now()
+	b, ok, err := s.cfg.Durable.Get(ctx, durableKey(chat, preview))
+	s.stats.observe(stageStorage, time.Since(t0))
+	if err != nil {
+		// Not a request failure: carry on as a miss. The durable wrapper
+		// counts and rate-limits its own trouble.
+		s.stats.DurableErrors.Add(1)
+		s.log.Debug("durable get failed", "chat", chat.Masked(), "err", err)
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	rec, err := decodeRecord(b)
+	if err != nil {
+		s.stats.DurableErrors.Add(1)
+		s.log.Warn("durable record unreadable, ignoring it", "chat", chat.Masked(), "err", err)
+		return nil
+	}
+	return s.newSourceEntry(rec, nil)
+}
+
+// newSourceEntry wraps rec with its freshness. When old holds the same
+// picture in the same state, old's freshness is renewed and shared, so every
+// variant rendered from old becomes fresh again without re-rendering;
+// otherwise old is retired and its variants are rendered anew.
+func (s *Server) newSourceEntry(rec *record, old *entry) *entry {
+	freshFor := s.cfg.TTL
+	if rec.State != upstream.StateOK {
+		freshFor = s.cfg.NegativeTTL
+	}
+	fresh := rec.ResolvedAt.Add(freshFor)
+	stale := fresh.Add(s.cfg.MaxStale)
+	if rec.State != upstream.StateOK {
+		// A known "no avatar" may be shown while it is revalidated, but never
+		// kept through an outage longer than the negative TTL.
+		stale = fresh.Add(min(s.cfg.MaxStale, s.cfg.NegativeTTL))
+	}
+	id := identity(rec)
+	if old != nil && old.fresh.identity == id {
+		old.fresh.set(fresh, stale)
+		return &entry{rec: rec, fresh: old.fresh}
+	}
+	if old != nil {
+		old.fresh.retired.Store(true)
+	}
+	f := &freshness{identity: id}
+	f.set(fresh, stale)
+	return &entry{rec: rec, fresh: f}
+}
+
+// identity names what a record shows: its state and, for avatars, the bytes.
+func identity(rec *record) string {
+	if rec.State != upstream.StateOK {
+		return string(rec.State)
+	}
+	return "ok:" + strongETag(rec.Picture)
+}
+
+// resolveRecord asks the gateway and, for a new picture, downloads it.
+func (s *Server) resolveRecord(ctx context.Context, chat upstream.ChatID, preview, background bool, old *entry) (*record, error) {
+	now := s.cfg.Now()
+	if s.cfg.Resolver == nil {
+		return &record{State: upstream.StateNoAvatar, ResolvedAt: now}, nil
+	}
+	res, err := s.resolve(ctx, chat, preview, background)
+	if err != nil {
+		return nil, err
+	}
+	rec := &record{State: res.State, ResolvedAt: now}
+	if res.State != upstream.StateOK {
+		return rec, nil
+	}
+	rec.PictureKey = upstream.PictureKey(res.URL)
+	rec.PictureID = res.PictureID
+	if t, ok := upstream.LinkExpiry(res.URL); ok {
+		rec.LinkExpiry = t
+	}
+	if old != nil && old.rec.samePicture(res) {
+		// Change detection: the gateway names the picture we hold. Renew
+		// the record, skip the download.
+		s.stats.Unchanged.Add(1)
+		rec.Picture, rec.FetchedAt = old.rec.Picture, old.rec.FetchedAt
+		return rec, nil
+	}
+	pic, err := s.download(ctx, chat, preview, background, res)
+	if err != nil {
+		return nil, err
+	}
+	rec.Picture, rec.FetchedAt = pic, s.cfg.Now()
+	return rec, nil
+}
+
+func (s *Server) resolve(ctx context.Context, chat upstream.ChatID, preview, background bool) (upstream.Result, error) {
+	t0 := time.Now()
+	res, err := s.cfg.Resolver.Resolve(ctx, upstream.Request{Chat: chat, Preview: preview, Background: background})
+	s.stats.observe(stageResolve, time.Since(t0))
+	s.stats.GatewayCalls.Add(1)
+	if err != nil {
+		s.stats.GatewayErrors.Add(1)
+		return res, err
+	}
+	switch res.State {
+	case upstream.StateOK:
+		if res.URL == "" {
+			return res, &upstream.Error{Gateway: "resolver", Reason: "ok without a URL"}
+		}
+	case upstream.StatePrivacy, upstream.StateNoAvatar, upstream.StateNotOnWhatsApp, upstream.StateInvalid:
+	default:
+		return res, &upstream.Error{Gateway: "resolver", Reason: "unknown state"}
+	}
+	return res, nil
+}
+
+// download fetches and checks the picture. An expired link (403) gets one
+// fresh link from the gateway: WhatsApp CDN links die after a day or two.
+func (s *Server) download(ctx context.Context, chat upstream.ChatID, preview, background bool, res upstream.Result) ([]byte, error) {
+	pic, err := s.fetch(ctx, res.URL)
+	if errors.Is(err, upstream.ErrLinkExpired) {
+		s.stats.LinkExpired.Add(1)
+		again, rerr := s.resolve(ctx, chat, preview, background)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if again.State != upstream.StateOK {
+			return nil, &upstream.Error{Gateway: "cdn", Reason: "link expired and the gateway no longer names a picture"}
+		}
+		pic, err = s.fetch(ctx, again.URL)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Refuse what will not decode now, not at every render: sniffed bytes,
+	// a pixel budget checked before decoding, a full decode for truncation.
+	if err := s.cpu.Acquire(ctx, 1); err != nil {
+		return nil, err
+	}
+	_, err = resize.Decode(pic, s.cfg.Limits)
+	s.cpu.Release(1)
+	if err != nil {
+		s.stats.BadPictures.Add(1)
+		return nil, &upstream.Error{Gateway: "cdn", Reason: "picture rejected", Err: err}
+	}
+	return pic, nil
+}
+
+func (s *Server) fetch(ctx context.Context, url string) ([]byte, error) {
+	t0 := time.Now()
+	b, err := s.cfg.Fetcher.Fetch(ctx, url)
+	s.stats.observe(stageDownload, time.Since(t0))
+	s.stats.Downloads.Add(1)
+	return b, err
+}
+
+// refreshAsync revalidates a stale source behind the response, once per chat
+// at a time. variant, when given, is the freshness of the stale variant that
+// was served: it is renewed or retired to match the refreshed source.
+func (s *Server) refreshAsync(chat upstream.ChatID, preview bool, variant *freshness) {
+	skey := sourceKey(chat, preview)
+	if _, busy := s.refreshing.LoadOrStore(skey, struct{}{}); busy {
+		return
+	}
+	if s.refreshes.Add(1) > maxRefreshes || s.bgCtx.Err() != nil {
+		s.refreshes.Add(-1)
+		s.refreshing.Delete(skey)
+		s.stats.RefreshesSkipped.Add(1)
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		defer s.refreshes.Add(-1)
+		defer s.refreshing.Delete(skey)
+		ctx, cancel := context.WithTimeout(s.bgCtx, s.cfg.FillTimeout)
+		defer cancel()
+		v, err, _ := s.sources.Do(skey, func() (v any, err error) {
+			defer recoverInto(&err, s.log)
+			return s.loadSource(ctx, chat, preview, true)
+		})
+		s.stats.Refreshes.Add(1)
+		if err != nil {
+			s.stats.RefreshErrors.Add(1)
+			s.log.Info("background refresh failed; serving stale", "chat", chat.Masked(), "err", err)
+			return
+		}
+		cur := v.(*sourceResult).e
+		if variant != nil && variant != cur.fresh {
+			// The variant was rendered from a record no longer in memory.
+			if variant.identity == cur.fresh.identity {
+				variant.freshUntil.Store(cur.fresh.freshUntil.Load())
+				variant.staleUntil.Store(cur.fresh.staleUntil.Load())
+			} else {
+				variant.retired.Store(true)
+			}
+		}
+	}()
+}
+
+// RefreshesInFlight is the number of background refreshes under way.
+func (s *Server) RefreshesInFlight() int64 { return s.refreshes.Load() }
