@@ -20,9 +20,8 @@ import (
 // Config is everything avatarproxy can be told. Field comments name the
 // flag; the environment variable is AVATAR_ plus the flag in upper snake case.
 type Config struct {
-	Listen        string // listen
-	MetricsListen string // metrics-listen: empty serves /metrics on the main port
-	Demo          bool   // demo
+	Listen string // listen
+	Demo   bool   // demo
 
 	Upstream            string        // upstream: greenapi | gowa | waha | evolution | none
 	UpstreamTimeout     time.Duration // upstream-timeout
@@ -120,7 +119,6 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	}
 
 	str(&c.Listen, "listen", ":8080", "address to serve avatars on")
-	str(&c.MetricsListen, "metrics-listen", "", "separate address for /metrics (empty: served on the main port)")
 	note("demo")
 	fs.BoolVar(&c.Demo, "demo", false, "start an in-process demo gateway and CDN on loopback (no account needed)")
 
@@ -261,11 +259,6 @@ func (c *Config) validate(failed map[string]bool) []error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "want host:port, got %q", c.Listen)
 	}
-	if c.MetricsListen != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
-			bad("metrics-listen", "want host:port, got %q", c.MetricsListen)
-		}
-	}
 	checkURL := func(flagName, v string) {
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -379,4 +372,22 @@ func (c *Config) validate(failed map[string]bool) []error {
 		bad("log-level", "want debug, info, warn or error, got %q", c.LogLevel)
 	}
 	return errs
+}
+
+// MarkdownTable renders Settings as the README's configuration table.
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| Variable | Flag | Default | What it does |\n|---|---|---|---|\n")
+	for _, s := range Settings() {
+		def := s.Default
+		if def == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(&b, "| `%s` | `--%s` | `%s` | %s", s.Env, s.Flag, def, s.Usage)
+		if s.Secret {
+			b.WriteString(" (secret: never logged)")
+		}
+		b.WriteString(" |\n")
+	}
+	return b.String()
 }
