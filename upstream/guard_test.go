@@ -1,0 +1,561 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/avatarproxy/avatarproxy/upstream/fake"
+)
+
+// gdClock is a manual clock.
+type gdClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newGDClock() *gdClock { return &gdClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *gdClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *gdClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// gdBackend is the guarded gateway: a ResolverFunc with a Recorder and a
+// swappable outcome (nil: an OK result).
+type gdBackend struct {
+	Rec     fake.Recorder
+	mu      sync.Mutex
+	outcome func(ctx context.Context, req Request) (Result, error)
+}
+
+func (b *gdBackend) set(o func(ctx context.Context, req Request) (Result, error)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.outcome = o
+}
+
+// fail makes every call fail with a scripted *Error.
+func (b *gdBackend) fail(f Failure, retry time.Duration) {
+	b.set(func(context.Context, Request) (Result, error) {
+		return Result{}, &Error{Gateway: "green", Failure: f, Status: 400, RetryAfter: retry, Reason: "instance account not authorized"}
+	})
+}
+
+func (b *gdBackend) succeed(s State) {
+	b.set(func(context.Context, Request) (Result, error) { return Result{State: s}, nil })
+}
+
+func (b *gdBackend) Resolve(ctx context.Context, req Request) (Result, error) {
+	defer b.Rec.Begin()()
+	b.mu.Lock()
+	o := b.outcome
+	b.mu.Unlock()
+	if o == nil {
+		return Result{State: StateOK, URL: "https://pps.whatsapp.net/v/x.jpg"}, nil
+	}
+	return o(ctx, req)
+}
+
+func gdChat(i int) ChatID {
+	c, err := ParseChatID(fmt.Sprintf("7900%07d", i))
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func gdIsBusy(err error) bool {
+	return errors.Is(err, ErrBusy) && errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrBreakerOpen)
+}
+
+func gdIsOpen(err error) bool {
+	return errors.Is(err, ErrBreakerOpen) && errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrBusy)
+}
+
+func TestGuardDefaults(t *testing.T) {
+	cases := []struct {
+		cfg              GuardConfig
+		burst, slots     int
+		minCool, maxCool time.Duration
+	}{
+		{GuardConfig{}, 5, 4, 5 * time.Second, 5 * time.Minute},
+		{GuardConfig{RPS: 2.5}, 3, 4, 5 * time.Second, 5 * time.Minute},
+		{GuardConfig{RPS: 0.2}, 1, 4, 5 * time.Second, 5 * time.Minute},
+		{GuardConfig{RPS: 10, Burst: 2, Concurrency: 9, MinCooldown: time.Minute, MaxCooldown: time.Second}, 2, 9, time.Minute, time.Minute},
+	}
+	for _, tc := range cases {
+		g := NewGuard("g", &gdBackend{}, tc.cfg, nil)
+		if g.cfg.Burst != tc.burst || cap(g.slots) != tc.slots || g.cfg.MinCooldown != tc.minCool || g.cfg.MaxCooldown != tc.maxCool || g.cfg.FailureRun != 5 {
+			t.Errorf("%+v: got burst %d slots %d cooldown %v..%v run %d", tc.cfg, g.cfg.Burst, cap(g.slots), g.cfg.MinCooldown, g.cfg.MaxCooldown, g.cfg.FailureRun)
+		}
+		if s := g.State(); s.Tokens != float64(tc.burst) || s.Open || s.InFlight != 0 || s.Waiting != 0 || !s.OpenUntil.IsZero() {
+			t.Errorf("%+v: fresh state %+v", tc.cfg, s)
+		}
+	}
+}
+
+// TestGuardForegroundConcurrency fires 1,000 cold misses at once at a
+// gateway whose calls hang: exactly Concurrency get in, every other one is
+// turned away at once. Were any foreground call to queue, this test would
+// hang (the slots are only freed after every refusal has come back).
+func TestGuardForegroundConcurrency(t *testing.T) {
+	const n, slots = 1000, 4
+	b := &gdBackend{}
+	release := make(chan struct{})
+	entered := make(chan struct{}, n)
+	b.set(func(ctx context.Context, req Request) (Result, error) {
+		entered <- struct{}{}
+		<-release
+		return Result{State: StateOK, URL: "https://pps.whatsapp.net/v/x.jpg"}, nil
+	})
+	g := NewGuard("green", b, GuardConfig{RPS: 50, Burst: 10, Concurrency: slots}, nil)
+	results := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := g.Resolve(context.Background(), Request{Chat: gdChat(i)})
+			results <- err
+		}()
+	}
+	in, busy := 0, 0
+	for in+busy < n {
+		select {
+		case <-entered:
+			in++
+		case err := <-results:
+			if !gdIsBusy(err) {
+				t.Fatalf("refusal %v is not ErrBusy", err)
+			}
+			busy++
+		}
+	}
+	if s := g.State(); s.InFlight != in {
+		t.Errorf("State().InFlight = %d, want %d", s.InFlight, in)
+	}
+	close(release)
+	for range in {
+		if err := <-results; err != nil {
+			t.Errorf("admitted call: %v", err)
+		}
+	}
+	if in != slots || b.Rec.PeakConcurrency() != slots || b.Rec.Calls() != slots {
+		t.Errorf("admitted %d, peak %d, calls %d; want %d each", in, b.Rec.PeakConcurrency(), b.Rec.Calls(), slots)
+	}
+}
+
+// TestGuardForegroundRate fires 1,000 cold misses at a fast gateway on the
+// real clock, counting only. A token bucket lets through at most Burst +
+// RPS*W calls in any window of W, so the recorder's peak per second is at
+// most Burst + RPS. Only counts are asserted, never timings.
+func TestGuardForegroundRate(t *testing.T) {
+	const n, rps, burst = 1000, 50, 10
+	b := &gdBackend{}
+	g := NewGuard("green", b, GuardConfig{RPS: rps, Burst: burst, Concurrency: n}, nil)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, busy := 0, 0
+	for i := range n {
+		wg.Go(func() {
+			res, err := g.Resolve(context.Background(), Request{Chat: gdChat(i)})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil && res.State == StateOK:
+				ok++
+			case gdIsBusy(err):
+				busy++
+			default:
+				t.Errorf("Resolve = %+v, %v", res, err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok+busy != n || ok != b.Rec.Calls() {
+		t.Errorf("ok %d + busy %d != %d, or ok != calls %d", ok, busy, n, b.Rec.Calls())
+	}
+	if ok < burst {
+		t.Errorf("only %d calls admitted; the full bucket holds %d", ok, burst)
+	}
+	if peak := b.Rec.PeakRate(); peak > burst+rps {
+		t.Errorf("peak %d calls in one second, bound %d", peak, burst+rps)
+	}
+}
+
+// TestGuardRateBoundExact drives the bucket with the injectable clock,
+// shared with the recorder: waves of cold misses every 10 ms for 3 s. The
+// peak per second reaches Burst + RPS*1s and never exceeds it.
+func TestGuardRateBoundExact(t *testing.T) {
+	const rps, burst, wave = 20, 5, 8
+	clk := newGDClock()
+	b := &gdBackend{}
+	b.Rec.Now = clk.Now
+	g := NewGuard("green", b, GuardConfig{RPS: rps, Burst: burst, Concurrency: 100, Now: clk.Now}, nil)
+	for step := range 300 {
+		var wg sync.WaitGroup
+		for i := range wave {
+			wg.Go(func() {
+				_, err := g.Resolve(context.Background(), Request{Chat: gdChat(step*wave + i)})
+				if err != nil && !gdIsBusy(err) {
+					t.Errorf("Resolve: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		clk.Advance(10 * time.Millisecond)
+	}
+	bound := burst + rps
+	if peak := b.Rec.PeakRate(); peak > bound || peak < bound-1 {
+		t.Errorf("peak %d calls per second, want %d (or one less for float rounding)", peak, bound)
+	}
+	// 2.99 s of refill after the first wave, plus the burst.
+	if calls := b.Rec.Calls(); calls > burst+rps*3 || calls < burst+rps*3-2 {
+		t.Errorf("%d calls in 3 s, want about %d", calls, burst+rps*3)
+	}
+}
+
+func TestGuardBackgroundWaits(t *testing.T) {
+	const n = 30
+	b := &gdBackend{}
+	g := NewGuard("green", b, GuardConfig{RPS: 2000, Burst: 1, Concurrency: 2}, nil)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			res, err := g.Resolve(context.Background(), Request{Chat: gdChat(i), Background: true})
+			if err != nil || res.State != StateOK {
+				t.Errorf("background %d: %+v, %v", i, res, err)
+			}
+		})
+	}
+	wg.Wait()
+	if b.Rec.Calls() != n || b.Rec.PeakConcurrency() > 2 {
+		t.Errorf("calls %d (want %d), peak concurrency %d (cap 2)", b.Rec.Calls(), n, b.Rec.PeakConcurrency())
+	}
+	if s := g.State(); s.Waiting != 0 || s.InFlight != 0 {
+		t.Errorf("state after: %+v", s)
+	}
+}
+
+func TestGuardBackgroundContextEnds(t *testing.T) {
+	t.Run("deadline before the token", func(t *testing.T) {
+		b := &gdBackend{}
+		// One token per 10,000 s: the next is out of reach of a 1 h deadline.
+		g := NewGuard("green", b, GuardConfig{RPS: 0.0001, Burst: 1}, nil)
+		if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(1)}); err != nil {
+			t.Fatal(err)
+		}
+		before := g.State().Tokens
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		_, err := g.Resolve(ctx, Request{Chat: gdChat(2), Background: true})
+		if !gdIsBusy(err) {
+			t.Fatalf("err = %v, want ErrBusy at once", err)
+		}
+		if s := g.State(); s.Tokens < before-1e-6 || s.Waiting != 0 {
+			t.Errorf("state %+v: the reservation was not handed back (tokens before %v)", s, before)
+		}
+	})
+	t.Run("canceled while waiting", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := &gdBackend{}
+			g := NewGuard("green", b, GuardConfig{RPS: 0.0001, Burst: 1}, nil)
+			if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(1)}); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error)
+			go func() {
+				_, err := g.Resolve(ctx, Request{Chat: gdChat(2), Background: true})
+				done <- err
+			}()
+			synctest.Wait()
+			if s := g.State(); s.Waiting != 1 || s.Tokens >= 0 {
+				t.Fatalf("state while waiting: %+v", s)
+			}
+			cancel()
+			err := <-done
+			if !gdIsBusy(err) || !errors.Is(err, context.Canceled) {
+				t.Errorf("err = %v, want ErrBusy and Canceled", err)
+			}
+			if s := g.State(); s.Waiting != 0 || s.Tokens < 0 {
+				t.Errorf("state after: %+v", s)
+			}
+			if b.Rec.Calls() != 1 {
+				t.Errorf("calls = %d", b.Rec.Calls())
+			}
+		})
+	})
+}
+
+// TestGuardRefreshesFirst: with a refresh queued, a cold miss is turned
+// away even though the bucket has a token for it. The bucket runs on a
+// manual clock moved past the refresh's wait; the refresh itself sleeps on
+// the bubble's timer, which has not fired yet.
+func TestGuardRefreshesFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clk := newGDClock()
+		b := &gdBackend{}
+		g := NewGuard("green", b, GuardConfig{RPS: 1, Burst: 1, Concurrency: 4, Now: clk.Now}, nil)
+		if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(1)}); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error)
+		go func() {
+			_, err := g.Resolve(context.Background(), Request{Chat: gdChat(2), Background: true})
+			done <- err
+		}()
+		synctest.Wait() // the refresh holds a reservation and sleeps
+		clk.Advance(10 * time.Second)
+		if s := g.State(); s.Waiting != 1 || s.Tokens < 1 {
+			t.Fatalf("want a queued refresh and a free token, state %+v", s)
+		}
+		if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(3)}); !gdIsBusy(err) {
+			t.Fatalf("cold miss with a refresh queued: err = %v, want ErrBusy", err)
+		}
+		time.Sleep(time.Second) // the bubble's clock: the refresh's timer fires
+		if err := <-done; err != nil {
+			t.Fatalf("refresh: %v", err)
+		}
+		if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(4)}); err != nil {
+			t.Fatalf("cold miss after the refresh: %v", err)
+		}
+		if b.Rec.Calls() != 3 {
+			t.Errorf("calls = %d, want 3", b.Rec.Calls())
+		}
+	})
+}
+
+// gdBreakerEnv is a guard on a manual clock with a budget large enough that
+// only the breaker ever refuses.
+type gdBreakerEnv struct {
+	clk  *gdClock
+	b    *gdBackend
+	g    *Guard
+	logs *gwLogBuf
+}
+
+func newGDBreakerEnv(cfg GuardConfig) *gdBreakerEnv {
+	e := &gdBreakerEnv{clk: newGDClock(), b: &gdBackend{}, logs: &gwLogBuf{}}
+	cfg.RPS, cfg.Burst, cfg.Now = 1000, 1000, e.clk.Now
+	e.g = NewGuard("green-1", e.b, cfg, e.logs.logger())
+	return e
+}
+
+func (e *gdBreakerEnv) call(ctx context.Context) (Result, error) {
+	return e.g.Resolve(ctx, Request{Chat: gdChat(7)})
+}
+
+// wantOpenFor checks the breaker refuses until exactly d from now, then
+// moves the clock there.
+func (e *gdBreakerEnv) wantOpenFor(t *testing.T, d time.Duration) {
+	t.Helper()
+	s := e.g.State()
+	if !s.Open || !s.OpenUntil.Equal(e.clk.Now().Add(d)) {
+		t.Fatalf("state %+v, want open for %v from %v", s, d, e.clk.Now())
+	}
+	calls := e.b.Rec.Calls()
+	e.clk.Advance(d - time.Millisecond)
+	for _, bg := range []bool{false, true} {
+		if _, err := e.g.Resolve(context.Background(), Request{Chat: gdChat(8), Background: bg}); !gdIsOpen(err) {
+			t.Fatalf("background=%v 1ms before the end: err = %v, want ErrBreakerOpen", bg, err)
+		}
+	}
+	if e.b.Rec.Calls() != calls {
+		t.Fatalf("a call reached the gateway while open")
+	}
+	e.clk.Advance(time.Millisecond)
+}
+
+func TestGuardBreakerAccountFailure(t *testing.T) {
+	e := newGDBreakerEnv(GuardConfig{})
+	e.b.fail(Account, 0)
+	_, err := e.call(t.Context())
+	var ge *Error
+	if !errors.As(err, &ge) || ge.Failure != Account {
+		t.Fatalf("first call: %v, want the gateway's own error", err)
+	}
+	e.wantOpenFor(t, 5*time.Second)
+
+	// Half-open: one probe, held inside the gateway; a second call is refused.
+	entered, release := make(chan struct{}), make(chan struct{})
+	e.b.set(func(context.Context, Request) (Result, error) {
+		close(entered)
+		<-release
+		return Result{State: StateNoAvatar}, nil
+	})
+	probe := make(chan error)
+	go func() { _, err := e.call(context.Background()); probe <- err }()
+	<-entered
+	for _, bg := range []bool{false, true} {
+		if _, err := e.g.Resolve(context.Background(), Request{Chat: gdChat(9), Background: bg}); !gdIsOpen(err) {
+			t.Fatalf("second call during the probe (background=%v): %v", bg, err)
+		}
+	}
+	if s := e.g.State(); !s.Open || s.InFlight != 1 {
+		t.Errorf("state during probe: %+v", s)
+	}
+	close(release)
+	if err := <-probe; err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	if s := e.g.State(); s.Open || !s.OpenUntil.IsZero() {
+		t.Fatalf("state after a good probe: %+v", s)
+	}
+	e.b.succeed(StateOK)
+	if _, err := e.call(t.Context()); err != nil {
+		t.Fatalf("after close: %v", err)
+	}
+	if got := e.b.Rec.Calls(); got != 3 {
+		t.Errorf("calls = %d, want 3 (failure, probe, after)", got)
+	}
+	logs := e.logs.String()
+	for _, want := range []string{"level=WARN msg=\"gateway breaker opened\" gateway=green-1 failure=account", "half-open", "level=INFO msg=\"gateway breaker closed\" gateway=green-1"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %q:\n%s", want, logs)
+		}
+	}
+}
+
+func TestGuardBreakerOpensAtOnce(t *testing.T) {
+	for _, f := range []Failure{Account, Config, RateLimited} {
+		t.Run(f.String(), func(t *testing.T) {
+			e := newGDBreakerEnv(GuardConfig{})
+			e.b.fail(f, 0)
+			if _, err := e.call(t.Context()); err == nil {
+				t.Fatal("no error")
+			}
+			e.wantOpenFor(t, 5*time.Second)
+		})
+	}
+}
+
+func TestGuardBreakerProbeBackoff(t *testing.T) {
+	e := newGDBreakerEnv(GuardConfig{MinCooldown: 5 * time.Second, MaxCooldown: 15 * time.Second})
+	e.b.fail(Config, 0)
+	e.call(t.Context())
+	e.wantOpenFor(t, 5*time.Second)
+	e.b.fail(Transient, 0) // a failing probe of any kind re-opens
+	for _, want := range []time.Duration{10 * time.Second, 15 * time.Second, 15 * time.Second} {
+		if _, err := e.call(t.Context()); err == nil || gdIsOpen(err) {
+			t.Fatalf("probe not let through: %v", err)
+		}
+		e.wantOpenFor(t, want)
+	}
+	e.b.succeed(StatePrivacy)
+	if _, err := e.call(t.Context()); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	// Closed, and the cooldown is back to its minimum.
+	e.b.fail(RateLimited, 0)
+	e.call(t.Context())
+	e.wantOpenFor(t, 5*time.Second)
+	if !strings.Contains(e.logs.String(), "re-opened") {
+		t.Errorf("no re-open logged:\n%s", e.logs)
+	}
+}
+
+func TestGuardBreakerRetryAfter(t *testing.T) {
+	e := newGDBreakerEnv(GuardConfig{})
+	e.b.fail(RateLimited, 42*time.Second)
+	e.call(t.Context())
+	e.wantOpenFor(t, 42*time.Second)
+	e.b.fail(RateLimited, time.Second) // shorter than the doubled cooldown
+	e.call(t.Context())
+	e.wantOpenFor(t, 10*time.Second)
+	e.b.fail(RateLimited, 100*time.Second) // longer, and past MaxCooldown's reach
+	e.call(t.Context())
+	e.wantOpenFor(t, 100*time.Second)
+}
+
+func TestGuardBreakerFailureRun(t *testing.T) {
+	e := newGDBreakerEnv(GuardConfig{FailureRun: 5})
+	transient := func() {
+		t.Helper()
+		_, err := e.call(t.Context())
+		if err == nil || gdIsOpen(err) {
+			t.Fatalf("transient failure: %v", err)
+		}
+	}
+	e.b.fail(Transient, 0)
+	for range 4 {
+		transient()
+	}
+	e.b.succeed(StateNotOnWhatsApp) // a known state resets the run
+	if _, err := e.call(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// A plain error (not *Error) counts as transient too.
+	e.b.set(func(context.Context, Request) (Result, error) { return Result{}, errors.New("boom") })
+	for range 4 {
+		transient()
+	}
+	if e.g.State().Open {
+		t.Fatal("open after 4 failures in a row")
+	}
+	transient()
+	e.wantOpenFor(t, 5*time.Second)
+	if got := e.b.Rec.Calls(); got != 10 {
+		t.Errorf("calls = %d, want 10", got)
+	}
+}
+
+// A call whose own caller went away says nothing about the gateway.
+func TestGuardCallerCancelIsNeutral(t *testing.T) {
+	e := newGDBreakerEnv(GuardConfig{FailureRun: 2})
+	canceledCall := func() {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		e.b.set(func(ctx context.Context, _ Request) (Result, error) {
+			cancel()
+			return Result{}, &Error{Gateway: "green", Failure: Transient, Reason: "canceled", Err: ctx.Err()}
+		})
+		if _, err := e.call(ctx); err == nil || gdIsOpen(err) {
+			t.Fatalf("canceled call: %v", err)
+		}
+	}
+	for range 5 {
+		canceledCall()
+	}
+	if e.g.State().Open {
+		t.Fatal("caller cancellations opened the breaker")
+	}
+	e.b.fail(Account, 0)
+	e.call(t.Context())
+	e.wantOpenFor(t, 5*time.Second)
+	canceledCall() // the probe's caller gives up: the next call probes again
+	e.b.fail(Transient, 0)
+	if _, err := e.call(t.Context()); err == nil || gdIsOpen(err) {
+		t.Fatalf("second probe refused: %v", err)
+	}
+	e.wantOpenFor(t, 10*time.Second) // doubled once, not twice
+}
+
+func TestGuardLogsNoSecrets(t *testing.T) {
+	const secret = "tok-3f9a6b1e7c2d"
+	e := newGDBreakerEnv(GuardConfig{})
+	e.b.set(func(context.Context, Request) (Result, error) {
+		return Result{}, &Error{Gateway: "green", Failure: Config, Status: 401, Reason: "unauthorized",
+			Err: errors.New("GET https://api/waInstance1/getAvatar/" + secret)}
+	})
+	e.call(t.Context())
+	e.clk.Advance(5 * time.Second)
+	e.call(t.Context())
+	logs := e.logs.String()
+	if !strings.Contains(logs, "breaker opened") || !strings.Contains(logs, "re-opened") {
+		t.Fatalf("missing state changes:\n%s", logs)
+	}
+	if strings.Contains(logs, secret) || strings.Contains(logs, "79000000007") {
+		t.Errorf("logs leak:\n%s", logs)
+	}
+}

@@ -1,0 +1,252 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// This file holds what the JSON-over-HTTP gateway clients (GOWA, WAHA,
+// Evolution API) share: one call with a deadline and a capped body, transport
+// errors stripped of URLs and secrets, Retry-After parsing, config checks.
+
+// gatewayBodyCap bounds a gateway answer. Real avatar answers are a URL of a
+// few hundred bytes; anything near the cap is a misrouted page or garbage.
+const gatewayBodyCap = 64 << 10
+
+// retryAfterCap bounds a Retry-After so a broken or hostile header cannot
+// park a breaker for days.
+const retryAfterCap = time.Hour
+
+var errBodyTooLarge = errors.New("response body too large")
+
+// readCapped reads r to the end but at most limit bytes; a longer body is
+// errBodyTooLarge. The returned slice belongs to the caller.
+func readCapped(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, errBodyTooLarge
+	}
+	return b, nil
+}
+
+// parseRetryAfter reads a Retry-After value, delta-seconds or HTTP-date (RFC
+// 9110 section 10.2.3). It returns 0 when v is empty, malformed or in the
+// past, and at most retryAfterCap.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseUint(v, 10, 64); err == nil {
+		if secs >= uint64(retryAfterCap/time.Second) {
+			return retryAfterCap
+		}
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return max(0, min(d, retryAfterCap))
+}
+
+// transportFailure is the *Error for a call that got no usable HTTP answer.
+// net/http wraps transport errors in *url.Error, whose text is the full
+// request URL (phone numbers in GOWA and WAHA queries, a Green API token in
+// the path), so only a fixed reason and a scrubbed cause survive. The cause
+// still matches context.DeadlineExceeded and context.Canceled.
+func transportFailure(gateway string, err error, secrets []string) *Error {
+	reason := "network error"
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		reason = "answer too large"
+	case errors.Is(err, context.DeadlineExceeded):
+		reason = "timed out"
+	case errors.Is(err, context.Canceled):
+		reason = "canceled"
+	default:
+		var ne interface{ Timeout() bool }
+		if errors.As(err, &ne) && ne.Timeout() {
+			reason = "timed out"
+		}
+	}
+	return &Error{Gateway: gateway, Failure: Transient, Reason: reason, Err: scrubCause(err, secrets)}
+}
+
+// scrubCause drops every *url.Error layer of err and redacts any secret its
+// text still shows. The result's Unwrap exposes only the context sentinels,
+// never the original chain, so no errors.As can dig the URL back out.
+func scrubCause(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	inner := err
+	for {
+		var ue *url.Error
+		if !errors.As(inner, &ue) || ue.Err == nil {
+			break
+		}
+		inner = ue.Err
+	}
+	msg := inner.Error()
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "[redacted]")
+		}
+	}
+	sc := &scrubbedError{msg: msg}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		sc.kind = context.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		sc.kind = context.Canceled
+	case errors.Is(err, errBodyTooLarge):
+		sc.kind = errBodyTooLarge
+	}
+	return sc
+}
+
+type scrubbedError struct {
+	msg  string
+	kind error // a sentinel worth matching, or nil
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.kind }
+
+// checkBaseURL validates a gateway's base URL and returns it without a
+// trailing slash. Its errors never quote the URL: an operator may have put
+// credentials in it, which is exactly what it rejects.
+func checkBaseURL(gateway, raw string) (string, error) {
+	base := strings.TrimRight(strings.TrimSpace(raw), "/")
+	u, err := url.Parse(base)
+	switch {
+	case base == "":
+		return "", errors.New(gateway + ": BaseURL is empty")
+	case err != nil:
+		return "", errors.New(gateway + ": BaseURL does not parse")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", errors.New(gateway + ": BaseURL must be http or https")
+	case u.Host == "":
+		return "", errors.New(gateway + ": BaseURL has no host")
+	case u.User != nil:
+		return "", errors.New(gateway + ": BaseURL must not carry credentials; use the config fields")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return "", errors.New(gateway + ": BaseURL must not carry a query or a fragment")
+	}
+	return base, nil
+}
+
+// validHeaderValue reports whether s can be sent as an HTTP header value as
+// is: no control characters (a CR or LF would split the header).
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// isHTTPURL reports whether s is an absolute http(s) URL with a host, so a
+// Result in StateOK always names something the CDN fetcher can try.
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+// redacted stands in for a secret in String and LogValue output.
+func redacted(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// noRedirectClient is the client a gateway gets when its config names none.
+// Redirects are not followed: a gateway that redirects is misconfigured, and
+// net/http would forward custom auth headers (X-Api-Key, apikey) to the new
+// host.
+func noRedirectClient() *http.Client {
+	return &http.Client{
+		Transport: http.DefaultTransport.(*http.Transport).Clone(),
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// gatewayHTTP is the part of a gateway client that makes calls.
+type gatewayHTTP struct {
+	name    string
+	client  *http.Client
+	timeout time.Duration
+	log     *slog.Logger
+	secrets []string // redacted from any error text
+}
+
+// reply is one HTTP answer, its body read in full (at most gatewayBodyCap).
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// call sends one request under the gateway's timeout. A nil body sends none.
+// Failing to get an answer is a Transient *Error with a scrubbed cause.
+func (g *gatewayHTTP) call(ctx context.Context, method, target string, header http.Header, body []byte) (reply, *Error) {
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return reply{}, transportFailure(g.name, err, g.secrets)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return reply{}, transportFailure(g.name, err, g.secrets)
+	}
+	defer resp.Body.Close()
+	b, err := readCapped(resp.Body, gatewayBodyCap)
+	if err != nil {
+		e := transportFailure(g.name, err, g.secrets)
+		e.Status = resp.StatusCode
+		return reply{}, e
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// logFailure reports what needs an operator: Config at Error (nothing heals
+// until someone fixes a credential), Account at Warn. Other failures are the
+// guard's to report. chat is masked; no secret is ever an attribute.
+func (g *gatewayHTTP) logFailure(ctx context.Context, chat ChatID, e *Error) {
+	switch e.Failure {
+	case Config:
+		g.log.ErrorContext(ctx, g.name+": gateway rejected our configuration; calls fail until an operator fixes it",
+			"gateway", g.name, "status", e.Status, "reason", e.Reason, "chat", chat.Masked())
+	case Account:
+		g.log.WarnContext(ctx, g.name+": gateway account cannot serve requests",
+			"gateway", g.name, "status", e.Status, "reason", e.Reason, "chat", chat.Masked())
+	}
+}
+
+// fail builds the *Error for an answer that is not a result.
+func (g *gatewayHTTP) fail(f Failure, status int, reason string) *Error {
+	return &Error{Gateway: g.name, Failure: f, Status: status, Reason: reason}
+}
