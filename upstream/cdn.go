@@ -240,7 +240,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
 	case http.StatusTooManyRequests:
 		e := cdnError(resp.StatusCode, "rate limited", nil, nil)
 		e.Failure = RateLimited
-		e.RetryAfter = retryAfterDelay(resp.Header.Get("Retry-After"), time.Now())
+		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 		return nil, e
 	default:
 		return nil, cdnError(resp.StatusCode, "unexpected status", nil, nil)
@@ -284,19 +284,4 @@ func cdnError(status int, reason string, kind, cause error) *Error {
 		err = cause
 	}
 	return &Error{Gateway: cdnGateway, Failure: Transient, Status: status, Reason: reason, Err: err}
-}
-
-// stripURLError unwraps the *url.Error layers net/http puts around transport
-// errors: their text embeds the full request URL (a Green API token, a signed
-// CDN link). What is left names at most a host and port.
-func stripURLError(err error) error {
-	for {
-		var ue *url.Error
-		if !errors.As(err, &ue) || ue.Err == nil {
-			return err
-		}
-		// errors.As may have found a url.Error below a wrapper; everything
-		// above it is dropped with it, which is fine: net/http adds none.
-		err = ue.Err
-	}
 }

@@ -97,6 +97,14 @@ func digitsOK(s string, min, max int) bool {
 	if len(s) < min || len(s) > max || s[0] == '0' {
 		return false
 	}
+	return allDigits(s)
+}
+
+// allDigits reports whether s is one or more ASCII digits.
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
 			return false

@@ -94,24 +94,9 @@ func NewEvolution(cfg EvolutionConfig) (*Evolution, error) {
 		return nil, err
 	}
 	e := &Evolution{
-		h: gatewayHTTP{
-			name:    evolutionGateway,
-			client:  cfg.Client,
-			timeout: cfg.Timeout,
-			log:     cfg.Logger,
-			secrets: []string{cfg.APIKey},
-		},
+		h:        newGatewayHTTP(evolutionGateway, cfg.Client, cfg.Timeout, defaultEvolutionTimeout, cfg.Logger, cfg.APIKey),
 		endpoint: base + "/chat/fetchProfilePictureUrl/" + url.PathEscape(cfg.Instance),
 		apiKey:   cfg.APIKey,
-	}
-	if e.h.timeout == 0 {
-		e.h.timeout = defaultEvolutionTimeout
-	}
-	if e.h.client == nil {
-		e.h.client = noRedirectClient()
-	}
-	if e.h.log == nil {
-		e.h.log = slog.Default()
 	}
 	return e, nil
 }
@@ -147,16 +132,7 @@ func (e *Evolution) Resolve(ctx context.Context, req Request) (Result, error) {
 		"Content-Type": {"application/json"},
 		"Apikey":       {e.apiKey},
 	}
-	rep, fe := e.h.call(ctx, http.MethodPost, e.endpoint, hdr, body)
-	if fe != nil {
-		return Result{}, fe
-	}
-	res, fe := evolutionAnswer(rep.status, rep.header.Get("Retry-After"), rep.body, time.Now())
-	if fe != nil {
-		e.h.logFailure(ctx, req.Chat, fe)
-		return Result{}, fe
-	}
-	return res, nil
+	return e.h.resolve(ctx, req.Chat, http.MethodPost, e.endpoint, hdr, body, evolutionAnswer)
 }
 
 // evolutionAnswer maps one Evolution API answer to a Result or an *Error. It

@@ -11,7 +11,11 @@ import (
 
 // GreenAPIAnswerForTest is the HTTP-free response mapping, for fuzzing.
 func GreenAPIAnswerForTest(status int, retryAfter string, body []byte, now time.Time) (Result, error) {
-	return greenAPIAnswer(status, retryAfter, body, now)
+	res, e := greenAPIAnswer(status, retryAfter, body, now)
+	if e != nil {
+		return Result{}, e
+	}
+	return res, nil
 }
 
 // PublicAddrForTest is the dial-time address classifier.

@@ -97,25 +97,11 @@ func NewGOWA(cfg GOWAConfig) (*GOWA, error) {
 		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.User+":"+cfg.Password))
 	}
 	g := &GOWA{
-		h: gatewayHTTP{
-			name:    gowaGateway,
-			client:  cfg.Client,
-			timeout: cfg.Timeout,
-			log:     cfg.Logger,
-			secrets: []string{cfg.Password, strings.TrimPrefix(auth, "Basic ")},
-		},
+		h: newGatewayHTTP(gowaGateway, cfg.Client, cfg.Timeout, defaultGOWATimeout, cfg.Logger,
+			cfg.Password, strings.TrimPrefix(auth, "Basic ")),
 		endpoint: base + "/user/avatar",
 		auth:     auth,
 		device:   url.QueryEscape(cfg.DeviceID),
-	}
-	if g.h.timeout == 0 {
-		g.h.timeout = defaultGOWATimeout
-	}
-	if g.h.client == nil {
-		g.h.client = noRedirectClient()
-	}
-	if g.h.log == nil {
-		g.h.log = slog.Default()
 	}
 	return g, nil
 }
@@ -141,16 +127,10 @@ func (g *GOWA) Resolve(ctx context.Context, req Request) (Result, error) {
 	if g.auth != "" {
 		hdr.Set("Authorization", g.auth)
 	}
-	rep, e := g.h.call(ctx, http.MethodGet, g.endpoint+"?"+q.Encode(), hdr, nil)
-	if e != nil {
-		return Result{}, e
-	}
-	res, e := gowaAnswer(rep.status, rep.header.Get("Retry-After"), rep.body, req.Preview, time.Now())
-	if e != nil {
-		g.h.logFailure(ctx, req.Chat, e)
-		return Result{}, e
-	}
-	return res, nil
+	return g.h.resolve(ctx, req.Chat, http.MethodGet, g.endpoint+"?"+q.Encode(), hdr, nil,
+		func(status int, retryAfter string, body []byte, now time.Time) (Result, *Error) {
+			return gowaAnswer(status, retryAfter, body, req.Preview, now)
+		})
 }
 
 // gowaBody is GOWA's utils.ResponseData: every answer, success or error,

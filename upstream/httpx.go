@@ -13,12 +13,14 @@ import (
 	"time"
 )
 
-// This file holds what the JSON-over-HTTP gateway clients (GOWA, WAHA,
-// Evolution API) share: one call with a deadline and a capped body, transport
-// errors stripped of URLs and secrets, Retry-After parsing, config checks.
+// This file holds what the HTTP clients of this package share: the gateway
+// clients (Green API, GOWA, WAHA, Evolution API) make one call with a
+// deadline and a capped body and get transport errors stripped of URLs and
+// secrets; they and the CDN fetcher parse Retry-After the same way.
 
 // gatewayBodyCap bounds a gateway answer. Real avatar answers are a URL of a
-// few hundred bytes; anything near the cap is a misrouted page or garbage.
+// few hundred bytes (Green API's base64Avatar, where sent, is a thumbnail);
+// anything near the cap is a misrouted page or garbage.
 const gatewayBodyCap = 64 << 10
 
 // retryAfterCap bounds a Retry-After so a broken or hostile header cannot
@@ -69,7 +71,7 @@ func transportFailure(gateway string, err error, secrets []string) *Error {
 	reason := "network error"
 	switch {
 	case errors.Is(err, errBodyTooLarge):
-		reason = "answer too large"
+		reason = "response too large"
 	case errors.Is(err, context.DeadlineExceeded):
 		reason = "timed out"
 	case errors.Is(err, context.Canceled):
@@ -83,22 +85,15 @@ func transportFailure(gateway string, err error, secrets []string) *Error {
 	return &Error{Gateway: gateway, Failure: Transient, Reason: reason, Err: scrubCause(err, secrets)}
 }
 
-// scrubCause drops every *url.Error layer of err and redacts any secret its
-// text still shows. The result's Unwrap exposes only the context sentinels,
-// never the original chain, so no errors.As can dig the URL back out.
+// scrubCause drops every *url.Error layer of err (stripURLError) and redacts
+// any secret its text still shows. The result's Unwrap exposes only the
+// context sentinels, never the original chain, so no errors.As can dig the
+// URL back out.
 func scrubCause(err error, secrets []string) error {
 	if err == nil {
 		return nil
 	}
-	inner := err
-	for {
-		var ue *url.Error
-		if !errors.As(inner, &ue) || ue.Err == nil {
-			break
-		}
-		inner = ue.Err
-	}
-	msg := inner.Error()
+	msg := stripURLError(err).Error()
 	for _, s := range secrets {
 		if s != "" {
 			msg = strings.ReplaceAll(msg, s, "[redacted]")
@@ -195,6 +190,43 @@ type gatewayHTTP struct {
 	secrets []string // redacted from any error text
 }
 
+// newGatewayHTTP fills in the defaults every gateway config documents: a nil
+// client is noRedirectClient(), a zero timeout is def, a nil logger is
+// slog.Default(). secrets are the strings no error text may show.
+func newGatewayHTTP(name string, client *http.Client, timeout, def time.Duration, log *slog.Logger, secrets ...string) gatewayHTTP {
+	if client == nil {
+		client = noRedirectClient()
+	}
+	if timeout == 0 {
+		timeout = def
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return gatewayHTTP{name: name, client: client, timeout: timeout, log: log, secrets: secrets}
+}
+
+// answerFunc maps one HTTP answer of a gateway to a Result or an *Error. It is
+// total, and pure so that it can be fuzzed without a server; retryAfter is
+// the Retry-After header, now the clock for its HTTP-date form.
+type answerFunc func(status int, retryAfter string, body []byte, now time.Time) (Result, *Error)
+
+// resolve makes one call and maps its answer with answer. An *Error that
+// needs an operator is logged (logFailure); transport failures are left to
+// the guard.
+func (g *gatewayHTTP) resolve(ctx context.Context, chat ChatID, method, target string, header http.Header, body []byte, answer answerFunc) (Result, error) {
+	rep, e := g.call(ctx, method, target, header, body)
+	if e != nil {
+		return Result{}, e
+	}
+	res, e := answer(rep.status, rep.header.Get("Retry-After"), rep.body, time.Now())
+	if e != nil {
+		g.logFailure(ctx, chat, e)
+		return Result{}, e
+	}
+	return res, nil
+}
+
 // reply is one HTTP answer, its body read in full (at most gatewayBodyCap).
 type reply struct {
 	status int
@@ -203,7 +235,9 @@ type reply struct {
 }
 
 // call sends one request under the gateway's timeout. A nil body sends none.
-// Failing to get an answer is a Transient *Error with a scrubbed cause.
+// Failing to get an answer, or getting one over gatewayBodyCap (checked on
+// Content-Length and again while reading), is a Transient *Error with a
+// scrubbed cause.
 func (g *gatewayHTTP) call(ctx context.Context, method, target string, header http.Header, body []byte) (reply, *Error) {
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
@@ -223,7 +257,12 @@ func (g *gatewayHTTP) call(ctx context.Context, method, target string, header ht
 		return reply{}, transportFailure(g.name, err, g.secrets)
 	}
 	defer resp.Body.Close()
-	b, err := readCapped(resp.Body, gatewayBodyCap)
+	var b []byte
+	if resp.ContentLength > gatewayBodyCap {
+		err = errBodyTooLarge
+	} else {
+		b, err = readCapped(resp.Body, gatewayBodyCap)
+	}
 	if err != nil {
 		e := transportFailure(g.name, err, g.secrets)
 		e.Status = resp.StatusCode
@@ -246,7 +285,18 @@ func (g *gatewayHTTP) logFailure(ctx context.Context, chat ChatID, e *Error) {
 	}
 }
 
-// fail builds the *Error for an answer that is not a result.
-func (g *gatewayHTTP) fail(f Failure, status int, reason string) *Error {
-	return &Error{Gateway: g.name, Failure: f, Status: status, Reason: reason}
+// stripURLError unwraps the *url.Error layers net/http puts around transport
+// errors: their text embeds the full request URL (a Green API token, a signed
+// CDN link, a phone number in a query). What is left names at most a host and
+// port.
+func stripURLError(err error) error {
+	for {
+		var ue *url.Error
+		if !errors.As(err, &ue) || ue.Err == nil {
+			return err
+		}
+		// errors.As may have found a url.Error below a wrapper; everything
+		// above it is dropped with it, which is fine: net/http adds none.
+		err = ue.Err
+	}
 }

@@ -91,25 +91,10 @@ func NewWAHA(cfg WAHAConfig) (*WAHA, error) {
 		return nil, err
 	}
 	w := &WAHA{
-		h: gatewayHTTP{
-			name:    wahaGateway,
-			client:  cfg.Client,
-			timeout: cfg.Timeout,
-			log:     cfg.Logger,
-			secrets: []string{cfg.APIKey},
-		},
+		h:        newGatewayHTTP(wahaGateway, cfg.Client, cfg.Timeout, defaultWAHATimeout, cfg.Logger, cfg.APIKey),
 		endpoint: base + "/api/contacts/profile-picture",
 		apiKey:   cfg.APIKey,
 		session:  session,
-	}
-	if w.h.timeout == 0 {
-		w.h.timeout = defaultWAHATimeout
-	}
-	if w.h.client == nil {
-		w.h.client = noRedirectClient()
-	}
-	if w.h.log == nil {
-		w.h.log = slog.Default()
 	}
 	return w, nil
 }
@@ -131,16 +116,7 @@ func (w *WAHA) Resolve(ctx context.Context, req Request) (Result, error) {
 	if w.apiKey != "" {
 		hdr.Set("X-Api-Key", w.apiKey)
 	}
-	rep, e := w.h.call(ctx, http.MethodGet, w.endpoint+"?"+q.Encode(), hdr, nil)
-	if e != nil {
-		return Result{}, e
-	}
-	res, e := wahaAnswer(rep.status, rep.header.Get("Retry-After"), rep.body, time.Now())
-	if e != nil {
-		w.h.logFailure(ctx, req.Chat, e)
-		return Result{}, e
-	}
-	return res, nil
+	return w.h.resolve(ctx, req.Chat, http.MethodGet, w.endpoint+"?"+q.Encode(), hdr, nil, wahaAnswer)
 }
 
 // wahaAnswer maps one WAHA answer to a Result or an *Error. It is total; the

@@ -3,6 +3,7 @@ package fake
 import (
 	"encoding/json"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -57,4 +58,43 @@ func (a Answer) Write(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(a.Body))
+}
+
+// script is what a gateway fake keeps between requests: the answers a test
+// scripted, by key, and one value per request it saw, in arrival order. Safe
+// for concurrent use; the zero value is empty.
+type script struct {
+	mu      sync.Mutex
+	answers map[string]Answer
+	seen    []string
+}
+
+func (s *script) set(key string, a Answer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.answers == nil {
+		s.answers = make(map[string]Answer)
+	}
+	s.answers[key] = a
+}
+
+// answer is the scripted answer for key; ok=false means none was scripted.
+func (s *script) answer(key string) (a Answer, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok = s.answers[key]
+	return a, ok
+}
+
+func (s *script) see(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen = append(s.seen, v)
+}
+
+// list returns a copy of what see recorded.
+func (s *script) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.seen...)
 }

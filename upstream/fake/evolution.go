@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -30,28 +29,19 @@ type Evolution struct {
 	// Recorder sees every request, rejected ones included.
 	Recorder Recorder
 
-	mu      sync.Mutex
-	answers map[string]Answer
-	numbers []string
+	script script // answers by JID; the number of every request past the guards
 }
 
 // Set scripts the answer for a JID in Evolution's normalised form
 // ("5511999999999@s.whatsapp.net", "120363...@g.us", "123@lid").
 func (f *Evolution) Set(jid string, a Answer) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.answers == nil {
-		f.answers = make(map[string]Answer)
-	}
-	f.answers[jid] = a
+	f.script.set(jid, a)
 }
 
 // Numbers lists the number of every request that passed the guards, exactly
 // as received, in arrival order.
 func (f *Evolution) Numbers() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.numbers...)
+	return f.script.list()
 }
 
 var evolutionPath = regexp.MustCompile(`^/chat/fetchProfilePictureUrl/([^/]+)$`)
@@ -96,13 +86,9 @@ func (f *Evolution) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		EvolutionBadRequest(`instance requires property "number"`).Write(w, r)
 		return
 	}
-	f.mu.Lock()
-	f.numbers = append(f.numbers, *body.Number)
-	f.mu.Unlock()
+	f.script.see(*body.Number)
 	jid := EvolutionJID(*body.Number)
-	f.mu.Lock()
-	a, scripted := f.answers[jid]
-	f.mu.Unlock()
+	a, scripted := f.script.answer(jid)
 	switch {
 	case scripted:
 	case f.Default != nil:

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // GOWA imitates go-whatsapp-web-multidevice's GET {BasePath}/user/avatar
@@ -32,9 +31,7 @@ type GOWA struct {
 	// Recorder sees every request, rejected ones included.
 	Recorder Recorder
 
-	mu      sync.Mutex
-	answers map[string]Answer
-	phones  []string
+	script script // answers by JID; the phone of every request that reached the handler
 }
 
 // GOWAQuery is one avatar request as GOWA understood it.
@@ -52,20 +49,13 @@ type GOWAQuery struct {
 // "+6289685028129"). A "...@c.us" phone normalises to itself, so a client
 // that wrongly sends one misses the scripted answer, as it would in life.
 func (g *GOWA) Set(jid string, a Answer) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.answers == nil {
-		g.answers = make(map[string]Answer)
-	}
-	g.answers[jid] = a
+	g.script.set(jid, a)
 }
 
 // Phones lists the phone parameter of every request that reached the
 // handler, exactly as received, in arrival order.
 func (g *GOWA) Phones() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.phones...)
+	return g.script.list()
 }
 
 // gowaDefaultDevice is the device a zero-value fake has.
@@ -104,9 +94,7 @@ func (g *GOWA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	phone := q.Get("phone")
-	g.mu.Lock()
-	g.phones = append(g.phones, phone)
-	g.mu.Unlock()
+	g.script.see(phone)
 	if strings.TrimSpace(phone) == "" {
 		GOWAPhoneBlank().Write(w, r)
 		return
@@ -116,9 +104,7 @@ func (g *GOWA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		GOWAInvalidJID(jid, "unexpected number of dots in JID").Write(w, r)
 		return
 	}
-	g.mu.Lock()
-	a, scripted := g.answers[jid]
-	g.mu.Unlock()
+	a, scripted := g.script.answer(jid)
 	switch {
 	case scripted:
 	case g.Default != nil:

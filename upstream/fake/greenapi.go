@@ -32,10 +32,9 @@ type GreenAPI struct {
 	// Recorder sees every request, rejected ones included.
 	Recorder Recorder
 
-	mu      sync.Mutex
-	answers map[string]Answer
-	chats   []string
-	starts  []time.Time // call times inside the last second, for RateLimit
+	script script      // answers by chatId; the chatId of every well-formed request
+	mu     sync.Mutex  // guards starts
+	starts []time.Time // call times inside the last second, for RateLimit
 }
 
 // NewGreenAPI returns a fake instance with these credentials.
@@ -45,19 +44,12 @@ func NewGreenAPI(idInstance, token string) *GreenAPI {
 
 // Set scripts the answer for chatID (as sent, e.g. "79001234567@c.us").
 func (g *GreenAPI) Set(chatID string, a Answer) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.answers == nil {
-		g.answers = make(map[string]Answer)
-	}
-	g.answers[chatID] = a
+	g.script.set(chatID, a)
 }
 
 // Chats lists the chatId of every well-formed request, in arrival order.
 func (g *GreenAPI) Chats() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.chats...)
+	return g.script.list()
 }
 
 var greenAPIPath = regexp.MustCompile(`^/waInstance([^/]*)/([^/]+)/([^/]*)$`)
@@ -115,10 +107,8 @@ func (g *GreenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		nestValidation400(r.URL.Path, "Validation failed. Details: 'chatId' is required").Write(w, r)
 		return
 	}
-	g.mu.Lock()
-	g.chats = append(g.chats, chatID)
-	a, scripted := g.answers[chatID]
-	g.mu.Unlock()
+	g.script.see(chatID)
+	a, scripted := g.script.answer(chatID)
 	switch {
 	case scripted:
 	case !greenAPIChatID.MatchString(chatID):

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -27,28 +26,19 @@ type WAHA struct {
 	// Recorder sees every request, rejected ones included.
 	Recorder Recorder
 
-	mu         sync.Mutex
-	answers    map[string]Answer
-	contactIDs []string
+	script script // answers by contact id; the contactId of every request past key and session
 }
 
 // Set scripts the answer for a contact id as WAHA sees it after appending
 // "@c.us" to ids without '@' ("79001234567@c.us", "120363...@g.us").
 func (f *WAHA) Set(contactID string, a Answer) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.answers == nil {
-		f.answers = make(map[string]Answer)
-	}
-	f.answers[contactID] = a
+	f.script.set(contactID, a)
 }
 
 // ContactIDs lists the contactId parameter of every request that passed
 // the key and session checks, exactly as received, in arrival order.
 func (f *WAHA) ContactIDs() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.contactIDs...)
+	return f.script.list()
 }
 
 // ServeHTTP answers one request the way WAHA does: key, route, session,
@@ -81,9 +71,7 @@ func (f *WAHA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := q.Get("contactId")
-	f.mu.Lock()
-	f.contactIDs = append(f.contactIDs, id)
-	f.mu.Unlock()
+	f.script.see(id)
 	if id == "" {
 		// The DTO validator's wording is not documented; the status is
 		// NestJS's for a failed validation.
@@ -93,9 +81,7 @@ func (f *WAHA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.Contains(id, "@") {
 		id += "@c.us"
 	}
-	f.mu.Lock()
-	a, scripted := f.answers[id]
-	f.mu.Unlock()
+	a, scripted := f.script.answer(id)
 	switch {
 	case scripted:
 	case f.Default != nil:
