@@ -1,0 +1,74 @@
+// Package logging builds the process's slog loggers: JSON by default, text
+// for a terminal, and an access log whose writes never block a request (a
+// bounded queue drained by one goroutine; lines are dropped and counted when
+// the sink cannot keep up). It knows nothing of HTTP or avatars.
+package logging
+
+import (
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+)
+
+// New returns a logger writing format ("json" or "text") at level to w.
+func New(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// AsyncWriter queues whole writes (slog handlers write one line per call)
+// for a single goroutine to pass on to the underlying writer.
+type AsyncWriter struct {
+	w       io.Writer
+	lines   chan []byte
+	pool    sync.Pool
+	dropped atomic.Int64
+	done    chan struct{}
+	once    sync.Once
+}
+
+// NewAsyncWriter starts the draining goroutine; queue bounds pending lines.
+func NewAsyncWriter(w io.Writer, queue int) *AsyncWriter {
+	a := &AsyncWriter{w: w, lines: make(chan []byte, queue), done: make(chan struct{})}
+	a.pool.New = func() any { b := make([]byte, 0, 512); return &b }
+	go a.drain()
+	return a
+}
+
+// Write copies p and queues it; when the queue is full the line is dropped
+// (counted), so a slow log sink never slows requests down.
+func (a *AsyncWriter) Write(p []byte) (int, error) {
+	bp := a.pool.Get().(*[]byte)
+	b := append((*bp)[:0], p...)
+	select {
+	case a.lines <- b:
+	default:
+		a.dropped.Add(1)
+		*bp = b
+		a.pool.Put(bp)
+	}
+	return len(p), nil
+}
+
+func (a *AsyncWriter) drain() {
+	defer close(a.done)
+	for b := range a.lines {
+		_, _ = a.w.Write(b)
+		b = b[:0]
+		a.pool.Put(&b)
+	}
+}
+
+// Dropped is the number of lines dropped because the queue was full.
+func (a *AsyncWriter) Dropped() int64 { return a.dropped.Load() }
+
+// Close writes what is queued and stops. Writes after Close panic, as on a
+// closed channel: close it after the server has stopped.
+func (a *AsyncWriter) Close() {
+	a.once.Do(func() { close(a.lines) })
+	<-a.done
+}
