@@ -40,10 +40,11 @@ func newDurable(t *testing.T, s cache.Store) *cache.Durable {
 	return d
 }
 
-// flush waits until d has written everything queued.
-func flush(t *testing.T, d *cache.Durable) {
+// flush waits until d has written at least n records and has none queued.
+// (An empty queue alone is not enough: a worker may still be writing.)
+func flush(t *testing.T, d *cache.Durable, n uint64) {
 	t.Helper()
-	waitFor(t, func() bool { return d.Stats().QueueLen == 0 })
+	waitFor(t, func() bool { st := d.Stats(); return st.QueueLen == 0 && st.Written >= n })
 }
 
 func newS3(t *testing.T, m *miniotest.Server, bucket string) *storage.S3 {
@@ -68,7 +69,7 @@ func testRestart(t *testing.T, open func() cache.Store) {
 	_, want := h1.get("/avatar/79001234567@c.us.jpg?size=64")
 	h1.get("/avatar/79001234568@c.us.jpg?size=64")
 	h1.settle()
-	flush(t, d1)
+	flush(t, d1, 2)
 	calls := h.gw.Recorder.Calls()
 
 	h2 := h.replica(t, newDurable(t, open()))
@@ -114,7 +115,7 @@ func TestS3Fleet(t *testing.T) {
 		a, b := h.replica(t, da), h.replica(t, db)
 		a.get("/avatar/79001234567@c.us.jpg?size=64")
 		a.settle()
-		flush(t, da)
+		flush(t, da, 1)
 		resp, body := b.get("/avatar/79001234567@c.us.jpg?size=128")
 		wantHeader(t, resp, "Cache-Status", "avatarproxy; hit; detail=storage")
 		if _, w, _ := decode(t, body); w != 128 {
@@ -133,7 +134,7 @@ func TestS3Fleet(t *testing.T) {
 		r := h.replica(t, d)
 		r.get("/avatar/79001234561@c.us.jpg?size=64")
 		r.settle()
-		flush(t, d)
+		flush(t, d, 1)
 
 		m.Stop()
 		// Requests keep succeeding while the durable tier is down.
@@ -146,13 +147,12 @@ func TestS3Fleet(t *testing.T) {
 			r.settle()
 		}
 		m.Restart(t)
-		// It recovers by itself: new fills are written again (writes made
-		// while it is still marked down are dropped, so keep asking for new
-		// chats until one lands) and a new replica reads them and what was
-		// written before the outage.
+		// It recovers by itself: once a write lands again (writes made while
+		// it is still marked down are dropped, so keep making new chats
+		// until one does), a new chat's record is written and a new replica
+		// reads it and what was written before the outage.
 		written := d.Stats().Written
-		var landed string
-		for i := 0; landed == ""; i++ {
+		for i := 0; d.Stats().Written == written; i++ {
 			if i == 200 {
 				t.Fatal("no write landed after S3 came back")
 			}
@@ -160,11 +160,14 @@ func TestS3Fleet(t *testing.T) {
 			h.avatar(chat, 64)
 			r.get("/avatar/" + chat + ".jpg?size=64")
 			r.settle()
-			flush(t, d)
-			if d.Stats().Written > written {
-				landed = chat
-			}
+			waitFor(t, func() bool { return d.Stats().QueueLen == 0 })
 		}
+		const landed = "79001234699@c.us"
+		h.avatar(landed, 64)
+		before := d.Stats().Written
+		r.get("/avatar/" + landed + ".jpg?size=64")
+		r.settle()
+		flush(t, d, before+1)
 		r2 := h.replica(t, newDurable(t, newS3(t, m, "outage")))
 		resp, _ := r2.get("/avatar/79001234561@c.us.jpg?size=64")
 		wantHeader(t, resp, "Cache-Status", "avatarproxy; hit; detail=storage")
@@ -185,7 +188,7 @@ func TestPurgeDurable(t *testing.T) {
 	r := h.replica(t, d)
 	r.get("/avatar/79001234567@c.us.jpg?size=64")
 	r.settle()
-	flush(t, d)
+	flush(t, d, 1)
 	if resp := r.do(http.MethodDelete, "/avatar/79001234567@c.us", "Authorization", "Bearer "+admin); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("purge: %d", resp.StatusCode)
 	}

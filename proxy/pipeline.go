@@ -110,7 +110,8 @@ func (s *Server) usePreview(size int) bool {
 type fillResult struct {
 	e           *entry
 	cacheStatus string
-	sourceLed   bool // this fill's own source load led (did not join another)
+	sourceLed   bool    // this fill's own source load led (did not join another)
+	timing      *timing // stages of this fill, for Server-Timing
 }
 
 // miss collapses concurrent misses of one variant into one fill, run under
@@ -126,7 +127,12 @@ func (s *Server) miss(c *fiber.Ctx, req *avatarRequest, key string, now time.Tim
 		defer recoverInto(&err, s.log)
 		ctx, cancel := context.WithTimeout(s.bgCtx, s.cfg.FillTimeout)
 		defer cancel()
-		return s.fill(ctx, req, key)
+		ctx, t := withTiming(ctx)
+		fr, err := s.fill(ctx, req, key)
+		if fr != nil {
+			fr.timing = t
+		}
+		return fr, err
 	})
 	t := time.NewTimer(s.cfg.FirstLoadTimeout)
 	defer t.Stop()
@@ -146,6 +152,11 @@ func (s *Server) miss(c *fiber.Ctx, req *avatarRequest, key string, now time.Tim
 			s.stats.Collapsed.Add(1)
 		}
 		s.countAnswer(fr.e, cs)
+		if s.cfg.ServerTiming && fr.timing != nil {
+			if v := fr.timing.header(); v != "" {
+				c.Set("Server-Timing", v)
+			}
+		}
 		return s.send(c, fr.e, s.cfg.Now(), cs)
 	case <-t.C:
 		s.stats.FirstLoadTimeouts.Add(1)
@@ -221,7 +232,7 @@ func (s *Server) renderAvatar(ctx context.Context, req *avatarRequest, src *entr
 	t0 := time.Now()
 	body, err := resize.Render(src.rec.Picture, resize.Spec{Size: req.Size, Format: req.Format, Quality: s.cfg.JPEGQuality}, s.cfg.Limits)
 	s.cpu.Release(1)
-	s.stats.observe(stageResize, time.Since(t0))
+	s.observe(ctx, stageResize, time.Since(t0))
 	if err != nil {
 		return nil, err
 	}

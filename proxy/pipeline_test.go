@@ -135,9 +135,12 @@ func TestFirstLoadBudget(t *testing.T) {
 		t.Fatalf("placeholder width %d", w)
 	}
 	close(release) // the fill goes on without any client
-	waitFor(t, func() bool { _, ok := h.srv.mem.Get(sourceKey(mustChat(t, "79001234567@c.us"), false)); return ok })
-	waitFor(t, func() bool { return h.srv.waiting.Load() == 0 })
-	h.settle()
+	req, err := parseAvatar("79001234567@c.us.jpg", query{Size: "64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := variantKey(&req)
+	waitFor(t, func() bool { _, ok := h.srv.mem.Get(key); return ok })
 	resp, _ = h.get("/avatar/79001234567@c.us.jpg?size=64")
 	wantHeader(t, resp, "X-Avatar-Status", "ok")
 }

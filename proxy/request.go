@@ -145,11 +145,17 @@ type query struct{ Size, D, Name, Sig string }
 // parseAvatar validates everything about an /avatar request except its
 // signature. Returned errors are badRequest values.
 func parseAvatar(file string, q query) (avatarRequest, error) {
-	var r avatarRequest
 	raw, f, err := parseFile(file)
 	if err != nil {
-		return r, err
+		return avatarRequest{}, err
 	}
+	return parseAvatarChat(raw, f, q)
+}
+
+// parseAvatarChat is parseAvatar once the chat segment and format are known
+// (from the path, or from an opaque token).
+func parseAvatarChat(raw string, f resize.Format, q query) (avatarRequest, error) {
+	var r avatarRequest
 	chat, err := upstream.ParseChatID(raw)
 	if err != nil {
 		return r, errBadChat

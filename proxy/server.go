@@ -15,6 +15,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 
@@ -46,9 +47,10 @@ type Durable interface {
 // Config configures a Server. Zero durations and sizes take the documented
 // defaults; New validates the rest.
 type Config struct {
-	Resolver Resolver // nil: no gateway, every chat gets a placeholder (AVATAR_UPSTREAM=none)
-	Fetcher  Fetcher  // required when Resolver is set
-	Durable  Durable  // nil: memory only
+	Resolver    Resolver // nil: no gateway, every chat gets a placeholder (AVATAR_UPSTREAM=none)
+	GatewayName string   // for metrics labels
+	Fetcher     Fetcher  // required when Resolver is set
+	Durable     Durable  // nil: memory only
 
 	// PreviewMaxSize > 0 asks the gateway for its small preview picture for
 	// sizes up to it (GOWA: 96), saving a 640 px download for thumbnails.
@@ -65,6 +67,22 @@ type Config struct {
 
 	SigningKeys [][]byte // nil: unsigned mode (the caller must have opted in)
 	AdminToken  string   // enables DELETE /avatar/{chatId} with this bearer token
+
+	// HideStatus drops X-Avatar-Status, so privacy, no-avatar and
+	// not-on-whatsapp answers are byte-identical to a URL holder.
+	HideStatus bool
+	// ClientRPS > 0 limits each client address to this many avatar
+	// requests per second (meant for unsigned mode).
+	ClientRPS float64
+	// ServerTiming adds a Server-Timing header with the stages of a fill.
+	ServerTiming bool
+	// AccessLog, when set, gets one line per request.
+	AccessLog *slog.Logger
+	// Ready reports why the server should not take traffic ("" when it
+	// should), for /readyz.
+	Ready func(ctx context.Context) string
+	// Metrics, when set, receives the server's Prometheus collectors.
+	Metrics prometheus.Registerer
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -116,6 +134,9 @@ type Server struct {
 
 	stats   Stats
 	waiting atomic.Int64 // requests waiting on a fill
+	limiter *clientLimiter
+
+	gatewayCalls *prometheus.CounterVec // nil without metrics
 }
 
 // maxRefreshes bounds background refreshes in flight: past it a stale hit
@@ -146,7 +167,15 @@ func New(cfg Config) (*Server, error) {
 		log:    cfg.Logger,
 		cpu:    semaphore.NewWeighted(int64(max(1, numCPU()))),
 	}
+	if cfg.ClientRPS > 0 {
+		s.limiter = newClientLimiter(cfg.ClientRPS)
+	}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
+	if cfg.Metrics != nil {
+		if err := s.registerMetrics(cfg.Metrics); err != nil {
+			return nil, err
+		}
+	}
 	s.app = s.newApp()
 	return s, nil
 }
@@ -164,7 +193,14 @@ func (s *Server) newApp() *fiber.App {
 		IdleTimeout:    75 * time.Second,
 	})
 	app.Use(recover.New()) // a handler panic is a 500, not a dead process
+	if s.cfg.AccessLog != nil {
+		app.Use(s.accessLog)
+	}
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
+	app.Get("/readyz", s.handleReady)
+	if s.signer != nil {
+		app.Get("/avatar/t/:file", s.handleOpaque)
+	}
 	app.Get("/avatar/:file", s.handleAvatar) // fiber registers HEAD with GET
 	if s.cfg.AdminToken != "" {
 		app.Delete("/avatar/:file", s.handlePurge)
@@ -205,17 +241,65 @@ func (s *Server) Sign(rawChat string) string {
 }
 
 func (s *Server) handleAvatar(c *fiber.Ctx) error {
-	req, err := parseAvatar(c.Params("file"), query{
-		Size: c.Query("size"), D: c.Query("d"), Name: c.Query("name"), Sig: c.Query("sig"),
-	})
+	req, err := parseAvatar(c.Params("file"), s.query(c))
 	if err != nil {
 		return err
 	}
-	if s.signer != nil && !s.signer.Verify(req.RawChat, req.Sig) {
+	if s.signer != nil && !s.verify(&req, c.Query("exp")) {
 		s.stats.Forbidden.Add(1)
 		return errForbidden
 	}
-	key := variantKey(&req)
+	return s.serveAvatar(c, &req)
+}
+
+// handleOpaque serves /avatar/t/{token}.{ext}: the token names the chat and
+// authenticates the request, so no sig is needed.
+func (s *Server) handleOpaque(c *fiber.Ctx) error {
+	token, f, err := parseFile(c.Params("file"))
+	if err != nil {
+		return err
+	}
+	raw, err := s.signer.Open(token)
+	if err != nil {
+		s.stats.Forbidden.Add(1)
+		return errForbidden
+	}
+	q := s.query(c)
+	q.Sig = ""
+	req, err := parseAvatarChat(raw, f, q)
+	if err != nil {
+		return err
+	}
+	return s.serveAvatar(c, &req)
+}
+
+func (s *Server) query(c *fiber.Ctx) query {
+	return query{Size: c.Query("size"), D: c.Query("d"), Name: c.Query("name"), Sig: c.Query("sig")}
+}
+
+// verify checks sig, and exp when the link carries one: then the signed
+// message is chat + ":" + exp and the link dies at exp (unix seconds).
+func (s *Server) verify(req *avatarRequest, exp string) bool {
+	if exp == "" {
+		return s.signer.Verify(req.RawChat, req.Sig)
+	}
+	at, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || at <= 0 || len(exp) > 12 {
+		return false
+	}
+	if !s.signer.Verify(req.RawChat+":"+exp, req.Sig) {
+		return false
+	}
+	return s.cfg.Now().Unix() <= at
+}
+
+func (s *Server) serveAvatar(c *fiber.Ctx, req *avatarRequest) error {
+	if s.limiter != nil {
+		if wait, ok := s.limiter.allow(c.IP(), s.cfg.Now()); !ok {
+			return s.sendLimited(c, req, wait)
+		}
+	}
+	key := variantKey(req)
 	now := s.cfg.Now()
 	if e, ok := s.mem.Get(key); ok {
 		switch e.fresh.age(now) {
@@ -228,7 +312,7 @@ func (s *Server) handleAvatar(c *fiber.Ctx) error {
 			return s.send(c, e, now, csHitStale)
 		}
 	}
-	return s.miss(c, &req, key, now)
+	return s.miss(c, req, key, now)
 }
 
 var errForbidden = errors.New("forbidden")
@@ -352,7 +436,9 @@ func (s *Server) send(c *fiber.Ctx, e *entry, now time.Time, cacheStatus string)
 	h.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	h.Set(fiber.HeaderAccessControlAllowOrigin, "*")
 	h.Set("Cache-Status", cacheStatus)
-	h.Set("X-Avatar-Status", e.status)
+	if !s.cfg.HideStatus {
+		h.Set("X-Avatar-Status", e.status)
+	}
 	var buf [128]byte
 	h.SetBytesV(fiber.HeaderCacheControl, e.cacheControl(buf[:0], now, s.cfg.MaxStale))
 	if e.etag != "" {

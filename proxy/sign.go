@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"hash"
+	"strconv"
 	"sync"
 )
 
@@ -12,8 +13,9 @@ import (
 // every key verifies, so keys can be rotated without breaking links already
 // sent in emails.
 type Signer struct {
-	keys  [][]byte
-	pools []sync.Pool // one pool of hmac states per key: the hit path verifies without allocating
+	keys   [][]byte
+	pools  []sync.Pool  // one pool of hmac states per key: the hit path verifies without allocating
+	opaque []*opaqueKey // one per key: the first seals, all open
 }
 
 // NewSigner returns a Signer over keys; with no keys it is nil (unsigned mode).
@@ -25,8 +27,19 @@ func NewSigner(keys [][]byte) *Signer {
 	for i, k := range keys {
 		k := k
 		s.pools[i].New = func() any { return hmac.New(sha256.New, k) }
+		ok, err := newOpaqueKey(k)
+		if err != nil {
+			panic(err) // HKDF and AES-256 cannot fail for these fixed sizes
+		}
+		s.opaque = append(s.opaque, ok)
 	}
 	return s
+}
+
+// SignExpiring signs chat for use until exp (unix seconds): the signed
+// message is chat + ":" + exp, so a link can be made to die.
+func (s *Signer) SignExpiring(chat string, exp int64) string {
+	return s.Sign(chat + ":" + strconv.FormatInt(exp, 10))
 }
 
 // Sign returns base64url_nopad(HMAC-SHA256(first key, msg)).

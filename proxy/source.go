@@ -114,7 +114,7 @@ func (s *Server) loadDurable(ctx context.Context, chat upstream.ChatID, preview 
 	}
 	t0 := time.Now()
 	b, ok, err := s.cfg.Durable.Get(ctx, durableKey(chat, preview))
-	s.stats.observe(stageStorage, time.Since(t0))
+	s.observe(ctx, stageStorage, time.Since(t0))
 	if err != nil {
 		// Not a request failure: carry on as a miss. The durable wrapper
 		// counts and rate-limits its own trouble.
@@ -208,8 +208,11 @@ func (s *Server) resolveRecord(ctx context.Context, chat upstream.ChatID, previe
 func (s *Server) resolve(ctx context.Context, chat upstream.ChatID, preview, background bool) (upstream.Result, error) {
 	t0 := time.Now()
 	res, err := s.cfg.Resolver.Resolve(ctx, upstream.Request{Chat: chat, Preview: preview, Background: background})
-	s.stats.observe(stageResolve, time.Since(t0))
+	s.observe(ctx, stageResolve, time.Since(t0))
 	s.stats.GatewayCalls.Add(1)
+	if s.gatewayCalls != nil {
+		s.gatewayCalls.WithLabelValues(s.cfg.GatewayName, gatewayOutcome(res, err)).Inc()
+	}
 	if err != nil {
 		s.stats.GatewayErrors.Add(1)
 		return res, err
@@ -261,7 +264,7 @@ func (s *Server) download(ctx context.Context, chat upstream.ChatID, preview, ba
 func (s *Server) fetch(ctx context.Context, url string) ([]byte, error) {
 	t0 := time.Now()
 	b, err := s.cfg.Fetcher.Fetch(ctx, url)
-	s.stats.observe(stageDownload, time.Since(t0))
+	s.observe(ctx, stageDownload, time.Since(t0))
 	s.stats.Downloads.Add(1)
 	return b, err
 }

@@ -8,11 +8,11 @@ import (
 // Stats counts what the server did. The fields are atomic so the hit path
 // pays one uncontended add; a metrics collector reads them with Load.
 type Stats struct {
-	MemoryHits, StaleHits, StorageHits, RenderHits, Misses, Collapsed atomic.Int64
-	NotModified, BadRequests, Forbidden, FirstLoadTimeouts            atomic.Int64
-	GatewayCalls, GatewayErrors, Downloads, LinkExpired, BadPictures  atomic.Int64
-	Unchanged, Refreshes, RefreshErrors, RefreshesSkipped             atomic.Int64
-	StaleIfError, DurableErrors, DurableDropped, Purges               atomic.Int64
+	MemoryHits, StaleHits, StorageHits, RenderHits, Misses, Collapsed  atomic.Int64
+	NotModified, BadRequests, Forbidden, FirstLoadTimeouts             atomic.Int64
+	GatewayCalls, GatewayErrors, Downloads, LinkExpired, BadPictures   atomic.Int64
+	Unchanged, Refreshes, RefreshErrors, RefreshesSkipped              atomic.Int64
+	StaleIfError, DurableErrors, DurableDropped, Purges, ClientLimited atomic.Int64
 
 	// Placeholders answered, by X-Avatar-Status.
 	PlaceholderPrivacy, PlaceholderNoAvatar, PlaceholderNotOnWhatsApp atomic.Int64
@@ -54,7 +54,3 @@ func (st *Stats) placeholder(status string) {
 
 // Stats returns the live counters (read them with Load).
 func (s *Server) Stats() *Stats { return &s.stats }
-
-// SetStageObserver installs a latency observer (a Prometheus histogram); call
-// it before serving.
-func (s *Server) SetStageObserver(f func(stage string, d time.Duration)) { s.stats.observer = f }

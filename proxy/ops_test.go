@@ -1,0 +1,274 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/avatarproxy/avatarproxy/upstream/fake"
+)
+
+func TestOpaqueTokens(t *testing.T) {
+	key := []byte("0123456789abcdef-opaque")
+	old := []byte("an-older-key-0123456789")
+	h := newHarness(t, func(c *Config) { c.SigningKeys = [][]byte{key, old} })
+	h.avatar("79001234567@c.us", 640)
+	s := NewSigner([][]byte{key})
+	tok := s.Seal("79001234567@c.us")
+	if tok != s.Seal("79001234567@c.us") {
+		t.Fatal("tokens are not deterministic")
+	}
+	if strings.Contains(tok, "79001234567") || tok == s.Seal("79001234568@c.us") {
+		t.Fatal("token shows the number, or two chats share one")
+	}
+	resp, body := h.get("/avatar/t/" + tok + ".jpg?size=48")
+	if resp.StatusCode != 200 || resp.Header.Get("X-Avatar-Status") != "ok" {
+		t.Fatalf("opaque: %d %s", resp.StatusCode, resp.Header.Get("X-Avatar-Status"))
+	}
+	if _, w, _ := decode(t, body); w != 48 {
+		t.Errorf("width %d", w)
+	}
+	// The plain URL of the same chat shares the cache entry.
+	h.settle()
+	resp, _ = h.get("/avatar/79001234567@c.us.jpg?size=48&sig=" + s.Sign("79001234567@c.us"))
+	wantHeader(t, resp, "Cache-Status", "avatarproxy; hit")
+
+	// Tokens sealed under a rotated-out key still open.
+	oldTok := NewSigner([][]byte{old}).Seal("79001234567@c.us")
+	if resp, _ := h.get("/avatar/t/" + oldTok + ".png?size=16"); resp.StatusCode != 200 {
+		t.Errorf("old-key token: %d", resp.StatusCode)
+	}
+	// Forged, altered, foreign-key and garbage tokens are refused.
+	raw := []byte(tok)
+	raw[len(raw)/2] ^= 1
+	foreign := NewSigner([][]byte{[]byte("someone-elses-key-0123")}).Seal("79001234567@c.us")
+	for _, bad := range []string{string(raw), foreign, "AAAA", strings.Repeat("A", 300), "!!!"} {
+		if resp, _ := h.get("/avatar/t/" + bad + ".jpg"); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("token %q: %d, want 403", bad, resp.StatusCode)
+		}
+	}
+	// A token that opens to something that is not a chat id is a 400.
+	if resp, _ := h.get("/avatar/t/" + s.Seal("not a chat") + ".jpg"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("bad sealed chat: %d", resp.StatusCode)
+	}
+}
+
+func TestExpiringSignatures(t *testing.T) {
+	key := []byte("0123456789abcdef-exp-key")
+	h := newHarness(t, func(c *Config) { c.SigningKeys = [][]byte{key} })
+	h.avatar("79001234567@c.us", 640)
+	s := NewSigner([][]byte{key})
+	exp := h.clock.Now().Add(time.Hour).Unix()
+	e := strconv.FormatInt(exp, 10)
+	good := "/avatar/79001234567@c.us.jpg?size=32&exp=" + e + "&sig=" + s.SignExpiring("79001234567@c.us", exp)
+	if resp, _ := h.get(good); resp.StatusCode != 200 {
+		t.Fatalf("valid expiring link: %d", resp.StatusCode)
+	}
+	// A plain signature does not cover exp, and exp cannot be moved.
+	for _, bad := range []string{
+		"/avatar/79001234567@c.us.jpg?size=32&exp=" + e + "&sig=" + s.Sign("79001234567@c.us"),
+		"/avatar/79001234567@c.us.jpg?size=32&exp=" + strconv.FormatInt(exp+3600, 10) + "&sig=" + s.SignExpiring("79001234567@c.us", exp),
+		"/avatar/79001234567@c.us.jpg?size=32&exp=soon&sig=" + s.SignExpiring("79001234567@c.us", exp),
+	} {
+		if resp, _ := h.get(bad); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", bad, resp.StatusCode)
+		}
+	}
+	h.clock.Advance(2 * time.Hour)
+	if resp, _ := h.get(good); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("expired link: %d, want 403", resp.StatusCode)
+	}
+}
+
+func TestHideStatus(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.HideStatus = true })
+	const chat = "79001234561@c.us"
+	const path = "/avatar/" + chat + ".jpg?size=64&name=Ann+Lee"
+	// The same chat in each hidden state: a URL holder must not tell them apart.
+	var first *http.Response
+	var firstBody []byte
+	for i, a := range []fake.Answer{fake.PrivacyAnswer(), fake.NoAvatarAnswer(), fake.LegacyNoAvatarAnswer()} {
+		h.gw.Set(chat, a)
+		resp, body := h.get(path)
+		if resp.Header.Get("X-Avatar-Status") != "" {
+			t.Fatal("X-Avatar-Status sent with HideStatus")
+		}
+		if i == 0 {
+			first, firstBody = resp, body
+		} else {
+			if !bytes.Equal(body, firstBody) {
+				t.Errorf("answer %d differs from the privacy answer", i)
+			}
+			for _, k := range []string{"Content-Type", "Content-Length", "Cache-Control", "ETag", "Cache-Status"} {
+				if resp.Header.Get(k) != first.Header.Get(k) {
+					t.Errorf("answer %d: %s %q vs %q", i, k, resp.Header.Get(k), first.Header.Get(k))
+				}
+			}
+		}
+		if err := h.srv.Purge(context.Background(), mustChat(t, chat)); err != nil {
+			t.Fatal(err)
+		}
+		h.settle()
+	}
+}
+
+func TestClientRateLimit(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.ClientRPS = 1 })
+	h.avatar("79001234567@c.us", 640)
+	limited := 0
+	for range 10 {
+		resp, body := h.get("/avatar/79001234567@c.us.jpg?size=24")
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited++
+			if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("limited answer headers: %v", resp.Header)
+			}
+			if f, w, _ := decode(t, body); f != "jpeg" || w != 24 {
+				t.Errorf("limited answer is not a 24 px placeholder: %s %d", f, w)
+			}
+		}
+	}
+	if limited < 7 {
+		t.Errorf("%d of 10 requests limited at 1 rps (burst 2)", limited)
+	}
+	h.clock.Advance(10 * time.Second)
+	if resp, _ := h.get("/avatar/79001234567@c.us.jpg?size=24"); resp.StatusCode != 200 {
+		t.Errorf("after waiting: %d", resp.StatusCode)
+	}
+}
+
+func TestServerTiming(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.ServerTiming = true })
+	h.avatar("79001234567@c.us", 640)
+	resp, _ := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	st := resp.Header.Get("Server-Timing")
+	for _, stage := range []string{"resolve;dur=", "download;dur=", "resize;dur="} {
+		if !strings.Contains(st, stage) {
+			t.Errorf("Server-Timing %q lacks %s", st, stage)
+		}
+	}
+	h2 := newHarness(t)
+	h2.avatar("79001234567@c.us", 640)
+	if resp, _ := h2.get("/avatar/79001234567@c.us.jpg?size=64"); resp.Header.Get("Server-Timing") != "" {
+		t.Error("Server-Timing without the setting")
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	reason := ""
+	h := newHarness(t, func(c *Config) { c.Ready = func(context.Context) string { return reason } })
+	resp, body := h.get("/readyz")
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"ready"`) {
+		t.Fatalf("ready: %d %s", resp.StatusCode, body)
+	}
+	reason = "gateway breaker open"
+	resp, body = h.get("/readyz")
+	var got readyBody
+	if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != 503 || got.Reason != reason {
+		t.Fatalf("not ready: %d %s %v", resp.StatusCode, body, err)
+	}
+	if r, _ := h.get("/healthz"); r.StatusCode != 200 {
+		t.Error("healthz follows readiness; it must stay a liveness check")
+	}
+}
+
+func TestAccessLog(t *testing.T) {
+	var buf syncBuffer
+	h := newHarness(t, func(c *Config) {
+		c.AccessLog = slog.New(slog.NewJSONHandler(&buf, nil))
+	})
+	h.avatar("79001234567@c.us", 640)
+	resp, _ := h.get("/avatar/79001234567@c.us.jpg?size=64&name=Secret+Name", "X-Request-ID", "abc-123")
+	wantHeader(t, resp, "X-Request-ID", "abc-123")
+	resp2, _ := h.get("/avatar/bad.jpg", "X-Request-ID", "evil\"id with spaces")
+	gen := resp2.Header.Get("X-Request-ID")
+	if gen == "" || strings.Contains(gen, " ") {
+		t.Errorf("invalid request id echoed: %q", gen)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d access lines, want 2:\n%s", len(lines), buf.String())
+	}
+	var first, second map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &second); err != nil {
+		t.Fatal(err)
+	}
+	if first["id"] != "abc-123" || first["status"] != float64(200) || first["level"] != "INFO" || first["cache"] != "avatarproxy; fwd=uri-miss" {
+		t.Errorf("first line %v", first)
+	}
+	if second["status"] != float64(400) || second["level"] != "WARN" || second["id"] != gen {
+		t.Errorf("second line %v", second)
+	}
+	if strings.Contains(buf.String(), "79001234567") || strings.Contains(buf.String(), "Secret") {
+		t.Errorf("the access log shows a number or a name:\n%s", buf.String())
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := newHarness(t, func(c *Config) { c.Metrics = reg; c.GatewayName = "greenapi" })
+	h.avatar("79001234567@c.us", 640)
+	h.gw.Set("79001234568@c.us", fake.PrivacyAnswer())
+	h.get("/avatar/79001234567@c.us.jpg?size=64")
+	h.settle()
+	h.get("/avatar/79001234567@c.us.jpg?size=64")
+	h.get("/avatar/79001234568@c.us.jpg?size=64")
+	h.get("/avatar/x.jpg")
+	for name, want := range map[string]float64{
+		`avatarproxy_requests_total{outcome="memory_hit"}`:                      1,
+		`avatarproxy_requests_total{outcome="miss"}`:                            2,
+		`avatarproxy_requests_total{outcome="bad_request"}`:                     1,
+		`avatarproxy_placeholders_total{reason="privacy"}`:                      1,
+		`avatarproxy_gateway_calls_total{gateway="greenapi",outcome="ok"}`:      1,
+		`avatarproxy_gateway_calls_total{gateway="greenapi",outcome="privacy"}`: 1,
+		`avatarproxy_events_total{event="download"}`:                            1,
+	} {
+		if got := metricValue(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if n, err := testutil.GatherAndCount(reg, "avatarproxy_stage_duration_seconds"); err != nil || n < 3 {
+		t.Errorf("stage histograms: %d series, %v", n, err)
+	}
+}
+
+// metricValue finds one series in reg's exposition by its name and labels.
+func metricValue(t *testing.T, reg *prometheus.Registry, series string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, labels, _ := strings.Cut(series, "{")
+	labels = strings.TrimSuffix(labels, "}")
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var parts []string
+			for _, l := range m.GetLabel() {
+				parts = append(parts, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			if strings.Join(parts, ",") == labels {
+				if m.GetCounter() != nil {
+					return m.GetCounter().GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
+}
