@@ -20,8 +20,9 @@ import (
 // Config is everything avatarproxy can be told. Field comments name the
 // flag; the environment variable is AVATAR_ plus the flag in upper snake case.
 type Config struct {
-	Listen string // listen
-	Demo   bool   // demo
+	Listen        string // listen
+	MetricsListen string // metrics-listen: empty serves /metrics on the main port
+	Demo          bool   // demo
 
 	Upstream            string        // upstream: greenapi | gowa | waha | evolution | none
 	UpstreamTimeout     time.Duration // upstream-timeout
@@ -60,6 +61,10 @@ type Config struct {
 	SigningKeys   []string // signing-key (secret; comma-separated, first signs, all verify)
 	AllowUnsigned bool     // allow-unsigned
 	AdminToken    string   // admin-token (secret)
+	HideStatus    bool     // hide-status
+	ClientRPS     float64  // client-rps
+	ServerTiming  bool     // server-timing
+	AccessLog     bool     // access-log
 
 	Storage   string // storage: disk | s3 | none
 	DiskDir   string // disk-dir
@@ -119,6 +124,7 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	}
 
 	str(&c.Listen, "listen", ":8080", "address to serve avatars on")
+	str(&c.MetricsListen, "metrics-listen", "", "separate address for /metrics, e.g. 127.0.0.1:9090 (empty: /metrics on the main port)")
 	note("demo")
 	fs.BoolVar(&c.Demo, "demo", false, "start an in-process demo gateway and CDN on loopback (no account needed)")
 
@@ -170,6 +176,14 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	note("allow-unsigned")
 	fs.BoolVar(&c.AllowUnsigned, "allow-unsigned", false, "serve without signatures (anyone who reaches the server can look up any number)")
 	sec(&c.AdminToken, "admin-token", "bearer token for DELETE /avatar/{chatId} (unset: no purge endpoint)")
+	note("hide-status")
+	fs.BoolVar(&c.HideStatus, "hide-status", false, "omit X-Avatar-Status so privacy, no-avatar and not-on-whatsapp answers are identical")
+	note("client-rps")
+	fs.Float64Var(&c.ClientRPS, "client-rps", 0, "avatar requests per second per client address, answered with a placeholder and Retry-After past it (0: no limit; meant for unsigned mode)")
+	note("server-timing")
+	fs.BoolVar(&c.ServerTiming, "server-timing", false, "add a Server-Timing header (resolve, download, resize, storage)")
+	note("access-log")
+	fs.BoolVar(&c.AccessLog, "access-log", true, "one log line per request (phone numbers masked, no query strings)")
 
 	str(&c.Storage, "storage", "disk", "durable tier: disk, s3 or none")
 	str(&c.DiskDir, "disk-dir", "./data", "folder of the disk tier")
@@ -258,6 +272,14 @@ func (c *Config) validate(failed map[string]bool) []error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "want host:port, got %q", c.Listen)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			bad("metrics-listen", "want host:port, got %q", c.MetricsListen)
+		}
+	}
+	if c.ClientRPS < 0 || c.ClientRPS > 1e6 {
+		bad("client-rps", "want 0..1000000, got %g", c.ClientRPS)
 	}
 	checkURL := func(flagName, v string) {
 		u, err := url.Parse(v)

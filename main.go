@@ -1,0 +1,329 @@
+// Command avatarproxy serves WhatsApp avatars as plain, cacheable images:
+// /avatar/<chatId>.jpg?size=128&sig=... It only wires: configuration, the
+// gateway and its guard, the CDN fetcher, the caches and the HTTP edge.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+
+	"github.com/avatarproxy/avatarproxy/cache"
+	"github.com/avatarproxy/avatarproxy/config"
+	"github.com/avatarproxy/avatarproxy/demo"
+	"github.com/avatarproxy/avatarproxy/examples"
+	"github.com/avatarproxy/avatarproxy/logging"
+	"github.com/avatarproxy/avatarproxy/metrics"
+	"github.com/avatarproxy/avatarproxy/proxy"
+	"github.com/avatarproxy/avatarproxy/storage"
+	"github.com/avatarproxy/avatarproxy/upstream"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "avatarproxy:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// run is main without the process: tests drive it with their own args,
+// environment and context, and learn the bound address through ready.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready func(addr string)) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "sign":
+			return runSign(args[1:], getenv, stdout, stderr)
+		case "healthcheck":
+			return runHealthcheck(ctx, getenv, stdout)
+		}
+	}
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
+	logger := logging.New(stderr, cfg.LogFormat, level)
+
+	if cfg.Demo {
+		d, err := demo.Start(logger)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		defer d.Close(context.Background())
+		cfg = demoConfig(cfg, d, getenv)
+	}
+	if len(cfg.SigningKeys) == 0 {
+		logger.Warn("serving UNSIGNED avatar URLs: anyone who can reach this server can look up any number's avatar through your gateway account; set AVATAR_SIGNING_KEY")
+	}
+
+	resolver, previewMax, err := newResolver(cfg, logger)
+	if err != nil {
+		return err
+	}
+	var fetcher proxy.Fetcher
+	if resolver != nil {
+		if fetcher, err = upstream.NewFetcher(upstream.FetcherConfig{
+			Allow: cfg.CDNAllow, AllowPrivate: cfg.CDNAllowPrivate,
+			MaxBytes: cfg.CDNMaxBytes, Timeout: cfg.CDNTimeout, Logger: logger,
+		}); err != nil {
+			return err
+		}
+	}
+	durable, store, err := newDurable(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+
+	reg := metrics.NewRegistry()
+	pcfg := proxy.Config{
+		GatewayName:      cfg.Upstream,
+		Fetcher:          fetcher,
+		PreviewMaxSize:   previewMax,
+		MemoryBytes:      int64(cfg.MemoryMB) << 20,
+		TTL:              cfg.TTL,
+		NegativeTTL:      cfg.NegativeTTL,
+		MaxStale:         cfg.MaxStale,
+		FirstLoadTimeout: cfg.FirstLoadTimeout,
+		JPEGQuality:      cfg.JPEGQuality,
+		AdminToken:       cfg.AdminToken,
+		HideStatus:       cfg.HideStatus,
+		ClientRPS:        cfg.ClientRPS,
+		ServerTiming:     cfg.ServerTiming,
+		Logger:           logger,
+		Metrics:          reg,
+		Ready:            readiness(resolver, store),
+	}
+	if resolver != nil {
+		pcfg.Resolver = resolver // a nil *Guard in the interface would not be nil
+		if err := metrics.RegisterGuard(reg, cfg.Upstream, resolver); err != nil {
+			return err
+		}
+	}
+	if durable != nil {
+		pcfg.Durable = durable
+		if err := metrics.RegisterDurable(reg, durable); err != nil {
+			return err
+		}
+	}
+	if cfg.AccessLog {
+		// Access lines go through a queue so a slow log sink never holds a
+		// request; lines beyond it are dropped rather than waited for.
+		aw := logging.NewAsyncWriter(stderr, 8192)
+		defer aw.Close()
+		pcfg.AccessLog = logging.New(aw, cfg.LogFormat, slog.LevelInfo)
+	}
+	for _, k := range cfg.SigningKeys {
+		pcfg.SigningKeys = append(pcfg.SigningKeys, []byte(k))
+	}
+	srv, err := proxy.New(pcfg)
+	if err != nil {
+		return err
+	}
+
+	var metricsSrv *http.Server
+	if cfg.MetricsListen == "" {
+		srv.App().Get("/metrics", adaptor.HTTPHandler(metrics.Handler(reg)))
+	} else {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return err
+		}
+		metricsSrv = &http.Server{Handler: metrics.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = metricsSrv.Serve(mln) }()
+		logger.Info("metrics listening", "addr", mln.Addr().String())
+	}
+	if cfg.Demo {
+		// The example pages, served next to the avatars they show.
+		srv.App().Use("/demo", filesystem.New(filesystem.Config{Root: http.FS(examples.FS), Index: "crm.html"}))
+	}
+
+	// Listen before serving, so a taken port is an error here, not a log line.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	logger.Info("avatarproxy listening", "addr", ln.Addr().String(), "upstream", cfg.Upstream, "storage", cfg.Storage)
+	if cfg.Demo {
+		printDemo(stdout, ln.Addr().String(), srv)
+	}
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = errors.Join(err, srv.Shutdown(sctx))
+	if durable != nil {
+		// Flush what the durable tier still has queued, within the budget.
+		err = errors.Join(err, durable.Close(sctx))
+	}
+	if metricsSrv != nil {
+		err = errors.Join(err, metricsSrv.Shutdown(sctx))
+	}
+	if err == nil {
+		logger.Info("stopped cleanly")
+	}
+	return err
+}
+
+// newResolver builds the configured gateway behind its guard. It returns nil
+// for AVATAR_UPSTREAM=none, and the largest size served from a preview.
+func newResolver(cfg config.Config, logger *slog.Logger) (*upstream.Guard, int, error) {
+	var (
+		r          upstream.Resolver
+		err        error
+		previewMax int
+	)
+	switch cfg.Upstream {
+	case "none":
+		return nil, 0, nil
+	case "greenapi":
+		r, err = upstream.NewGreenAPI(upstream.GreenAPIConfig{
+			BaseURL: cfg.GreenAPIURL, IDInstance: cfg.GreenAPIIDInstance, Token: cfg.GreenAPIToken,
+			Timeout: cfg.UpstreamTimeout, Logger: logger,
+		})
+	case "gowa":
+		previewMax = 96 // WhatsApp previews are 96x96
+		r, err = upstream.NewGOWA(upstream.GOWAConfig{
+			BaseURL: cfg.GOWAURL, User: cfg.GOWAUser, Password: cfg.GOWAPassword, DeviceID: cfg.GOWADeviceID,
+			Timeout: cfg.UpstreamTimeout, Logger: logger,
+		})
+	case "waha":
+		r, err = upstream.NewWAHA(upstream.WAHAConfig{
+			BaseURL: cfg.WAHAURL, APIKey: cfg.WAHAAPIKey, Session: cfg.WAHASession,
+			Timeout: cfg.UpstreamTimeout, Logger: logger,
+		})
+	case "evolution":
+		r, err = upstream.NewEvolution(upstream.EvolutionConfig{
+			BaseURL: cfg.EvolutionURL, APIKey: cfg.EvolutionAPIKey, Instance: cfg.EvolutionInstance,
+			Timeout: cfg.UpstreamTimeout, Logger: logger,
+		})
+	default:
+		return nil, 0, fmt.Errorf("unknown upstream %q", cfg.Upstream)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	g := upstream.NewGuard(cfg.Upstream, r, upstream.GuardConfig{
+		RPS: cfg.UpstreamRPS, Concurrency: cfg.UpstreamConcurrency,
+	}, logger)
+	return g, previewMax, nil
+}
+
+// pinger is what readiness asks of a durable store.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// newDurable opens the durable tier behind its write-behind queue; nil for
+// AVATAR_STORAGE=none. The store itself is returned too, for readiness.
+func newDurable(ctx context.Context, cfg config.Config, logger *slog.Logger) (*cache.Durable, pinger, error) {
+	var store interface {
+		cache.Store
+		pinger
+	}
+	switch cfg.Storage {
+	case "none":
+		return nil, nil, nil
+	case "disk":
+		d, err := storage.NewDisk(cfg.DiskDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		store = d
+	case "s3":
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		s, err := storage.NewS3(sctx, storage.S3Config{
+			Endpoint: cfg.S3.Endpoint, Bucket: cfg.S3.Bucket, AccessKey: cfg.S3.AccessKey,
+			SecretKey: cfg.S3.SecretKey, Region: cfg.S3.Region, Secure: cfg.S3.Secure, Prefix: cfg.S3.Prefix,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		store = s
+	default:
+		return nil, nil, fmt.Errorf("unknown storage %q", cfg.Storage)
+	}
+	return cache.NewDurable(store, cache.DurableConfig{}, logger), store, nil
+}
+
+// readiness is /readyz: not ready while the gateway breaker is open or the
+// durable tier does not answer a ping.
+func readiness(g *upstream.Guard, store pinger) func(ctx context.Context) string {
+	return func(ctx context.Context) string {
+		if g != nil && g.State().Open {
+			return "gateway breaker open"
+		}
+		if store != nil {
+			if err := store.Ping(ctx); err != nil {
+				return "durable tier not answering"
+			}
+		}
+		return ""
+	}
+}
+
+// demoConfig points cfg at the in-process demo gateway and CDN. Settings the
+// user gave explicitly for listen and storage are kept.
+func demoConfig(cfg config.Config, d *demo.Demo, getenv func(string) string) config.Config {
+	cfg.Upstream = "greenapi"
+	cfg.GreenAPIURL, cfg.GreenAPIIDInstance, cfg.GreenAPIToken = d.GreenAPIURL, demo.IDInstance, demo.Token
+	cfg.CDNAllow = []string{d.CDNHost}
+	cfg.CDNAllowPrivate = true
+	if getenv(config.EnvName("listen")) == "" && cfg.Listen == ":8080" {
+		cfg.Listen = "127.0.0.1:8080" // a demo is for this machine only
+	}
+	if getenv(config.EnvName("storage")) == "" && cfg.Storage == "disk" && cfg.DiskDir == "./data" {
+		cfg.Storage = "none" // demo pictures are not worth keeping
+	}
+	if len(cfg.SigningKeys) == 0 {
+		cfg.AllowUnsigned = true
+	}
+	if getenv(config.EnvName("upstream-rps")) == "" && cfg.UpstreamRPS == 5 {
+		// The demo gateway is not a bannable account: let a page full of
+		// demo avatars load at once instead of five per second.
+		cfg.UpstreamRPS, cfg.UpstreamConcurrency = 200, 16
+	}
+	return cfg
+}
+
+func printDemo(w io.Writer, addr string, srv *proxy.Server) {
+	fmt.Fprintf(w, "\navatarproxy demo: a stand-in gateway and CDN are running on loopback. Open:\n\n")
+	for _, c := range demo.SampleChats {
+		u := fmt.Sprintf("http://%s/avatar/%s.jpg?size=128", addr, c.Chat)
+		if c.Name != "" {
+			u += "&name=" + urlQueryEscape(c.Name)
+		}
+		if sig := srv.Sign(c.Chat); sig != "" {
+			u += "&sig=" + sig
+		}
+		fmt.Fprintf(w, "  %-52s %s\n", c.What, u)
+	}
+	fmt.Fprintf(w, "\n  example pages: http://%s/demo/crm.html and http://%s/demo/email.html\n", addr, addr)
+	fmt.Fprintf(w, "\nThe last digit of a number picks the answer: 0-4 avatar, 5 privacy, 6 none, 7 legacy API answer, 8 rejected id, 9 slow gateway.\n\n")
+}
