@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"image"
+	_ "image/jpeg"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer collects a child's output safely.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startRun runs the whole program on a free loopback port and returns its
+// base URL; the test's end stops it and checks it shut down cleanly.
+func startRun(t *testing.T, args []string, env map[string]string) (base string, stdout, stderr *lockedBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, args, func(k string) string { return env[k] }, stdout, stderr, func(a string) { addr <- a })
+	}()
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case err := <-done:
+		cancel()
+		t.Fatalf("run exited early: %v\n%s", err, stderr.String())
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("run did not start")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run returned %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("run did not stop")
+		}
+	})
+	return base, stdout, stderr
+}
+
+func get(t *testing.T, url string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func TestDemoEndToEnd(t *testing.T) {
+	base, stdout, stderr := startRun(t, []string{"--demo", "--listen=127.0.0.1:0", "--first-load-timeout=10s"}, nil)
+	if !strings.Contains(stdout.String(), "/avatar/79001234561@c.us.jpg?size=128") {
+		t.Errorf("demo printed no sample URLs:\n%s", stdout.String())
+	}
+	cases := []struct {
+		path, status string
+	}{
+		{"/avatar/79001234561@c.us.jpg?size=128", "ok"},
+		{"/avatar/120363043968066561@g.us.jpg?size=128", "ok"},
+		{"/avatar/79001234567@c.us.jpg?size=128", "ok"}, // legacy answer shape
+		{"/avatar/79001234565@c.us.jpg?size=128&name=Anna", "privacy"},
+		{"/avatar/79001234566@c.us.jpg?size=128", "no-avatar"},
+		{"/avatar/79001234568@c.us.jpg?size=128", "invalid"},
+	}
+	for _, c := range cases {
+		resp, body := get(t, base+c.path)
+		if resp.StatusCode != 200 || resp.Header.Get("X-Avatar-Status") != c.status {
+			t.Errorf("%s: %d %s, want 200 %s", c.path, resp.StatusCode, resp.Header.Get("X-Avatar-Status"), c.status)
+			continue
+		}
+		img, _, err := image.Decode(bytes.NewReader(body))
+		if err != nil || img.Bounds().Dx() != 128 {
+			t.Errorf("%s: not a 128 px image: %v", c.path, err)
+		}
+	}
+	if r, _ := get(t, base+"/healthz"); r.StatusCode != 200 {
+		t.Errorf("/healthz %d", r.StatusCode)
+	}
+	// The container HEALTHCHECK subcommand against the live server.
+	addr := strings.TrimPrefix(base, "http://")
+	hc := func(k string) string { return map[string]string{"AVATAR_LISTEN": addr}[k] }
+	if err := run(context.Background(), []string{"healthcheck"}, hc, io.Discard, io.Discard, nil); err != nil {
+		t.Errorf("healthcheck against a live server: %v", err)
+	}
+	if strings.Contains(stderr.String(), "79001234561") {
+		t.Error("an unmasked phone number in the logs")
+	}
+}
+
+func TestHealthcheckFailsWithoutServer(t *testing.T) {
+	env := func(k string) string { return map[string]string{"AVATAR_LISTEN": "127.0.0.1:1"}[k] }
+	if err := run(context.Background(), []string{"healthcheck"}, env, io.Discard, io.Discard, nil); err == nil {
+		t.Fatal("healthcheck passed with nothing listening")
+	}
+}
+
+func TestBadConfigListsEveryProblem(t *testing.T) {
+	err := run(context.Background(), nil, func(k string) string {
+		return map[string]string{"AVATAR_TTL": "x", "AVATAR_STORAGE": "tape", "AVATAR_GREENAPI_API_TOKEN_INSTANCE": "s3cr3t-token"}[k]
+	}, io.Discard, io.Discard, nil)
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, want := range []string{"AVATAR_TTL", "AVATAR_STORAGE", "AVATAR_SIGNING_KEY", "AVATAR_GREENAPI_ID_INSTANCE"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "s3cr3t-token") {
+		t.Error("secret in the config error")
+	}
+}
+
+func TestSignCommand(t *testing.T) {
+	var out bytes.Buffer
+	env := func(k string) string {
+		if k == "AVATAR_SIGNING_KEY" {
+			return "0123456789abcdef-key,old-key-0123456789"
+		}
+		return ""
+	}
+	if err := run(context.Background(), []string{"sign", "79001234567@c.us"}, env, &out, io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	// HMAC-SHA256("0123456789abcdef-key", "79001234567@c.us"), base64url without padding.
+	// Computed independently, as the README's shell snippet does:
+	// printf %s 79001234567@c.us | openssl dgst -sha256 -hmac 0123456789abcdef-key -binary | base64 | tr '+/' '-_' | tr -d =
+	if got, want := strings.TrimSpace(out.String()), "yPRrwGpwyPMRd7RiWGq4Hxpc7AzK_YiJLTcdfxsBJsc"; got != want {
+		t.Fatalf("signature %q, want %q", got, want)
+	}
+	if err := run(context.Background(), []string{"sign", "not-a-chat"}, env, &out, io.Discard, nil); err == nil {
+		t.Error("signed an invalid chat id")
+	}
+}
