@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/avatarproxy/avatarproxy/proxy"
 )
 
 // lockedBuffer collects a child's output safely.
@@ -163,5 +165,24 @@ func TestSignCommand(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"sign", "not-a-chat"}, env, &out, io.Discard, nil); err == nil {
 		t.Error("signed an invalid chat id")
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"sign", "--exp", "1893456000", "79001234567@c.us"}, env, &out, io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	// printf %s 79001234567@c.us:1893456000 | openssl dgst -sha256 -hmac 0123456789abcdef-key -binary | base64 | tr '+/' '-_' | tr -d =
+	if got, want := strings.TrimSpace(out.String()), "_i1h8QmRRb_X5ToMhX4Llhw8rwE5czd9eZDWPigSoWA"; got != want {
+		t.Errorf("expiring signature %q, want %q", got, want)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"sign", "--opaque", "79001234567@c.us"}, env, &out, io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(out.String())
+	if chat, err := proxy.NewSigner([][]byte{[]byte("0123456789abcdef-key")}).Open(tok); err != nil || chat != "79001234567@c.us" {
+		t.Errorf("opaque token %q opens to %q, %v", tok, chat, err)
+	}
+	if tok != "6EeXXhRO66_I-7Ud83JS0eekuflarVsKng4ULySCFAh64TIthA5jCLDMDik" {
+		t.Errorf("opaque token %q changed: the README's snippets produce 6EeXXhRO66_I-7Ud83JS0eekuflarVsKng4ULySCFAh64TIthA5jCLDMDik", tok)
 	}
 }
