@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test. Installs, when missing, what the tests need:
-#   - the MinIO server (pinned, through go install) for the S3 tier tests.
+#   - the MinIO server (pinned, through go install) for the S3 tier tests;
+#   - Chromium (Debian package) for the browser test of the example pages;
+#   - nginx (Debian package) for the check of the fleet recipe's config.
 # Nothing here talks to anything but 127.0.0.1 once installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +13,21 @@ export PATH="$PATH:$(go env GOPATH)/bin"
 if ! command -v minio >/dev/null 2>&1; then
   echo "scripts/test.sh: installing the MinIO server ($MINIO_VERSION, takes a few minutes once)"
   (cd /tmp && go install "github.com/minio/minio@$MINIO_VERSION")
+fi
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "scripts/test.sh: installing ${need_apt[*]} with apt"
+    apt-get update -q
+    # nginx's package starts the system service; the tests run their own.
+    RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_apt[@]}"
+    if command -v service >/dev/null 2>&1; then service nginx stop >/dev/null 2>&1 || true; fi
+  else
+    echo "scripts/test.sh: ${need_apt[*]} missing; install with: sudo apt-get install -y ${need_apt[*]} (those tests skip without them)" >&2
+  fi
 fi
 
 go vet ./...
