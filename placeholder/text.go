@@ -13,11 +13,11 @@ import (
 
 const (
 	// capShare is the cap height of the initials as a share of the edge.
-	capShare = 0.40
+	capShare = 0.34
 	// maxInkShare bounds the ink width as a share of the edge, so wide
 	// pairs such as "WM" stay inside the circle that WhatsApp-style
 	// clients crop avatars to.
-	maxInkShare = 0.74
+	maxInkShare = 0.62
 	// minTextSize is the smallest edge that gets letters: below it they
 	// would be a few grey pixels, and the plain colour reads better.
 	minTextSize = 10
