@@ -142,8 +142,14 @@ func (s *Server) miss(c *fiber.Ctx, req *avatarRequest, key string, now time.Tim
 	case r := <-ch:
 		if r.Err != nil {
 			// fill reports trouble as an unavailable answer, not an error;
-			// an error here is a bug, mapped to 500 by handleError.
-			return r.Err
+			// an error here is a bug (a recovered panic, already logged).
+			// The <img> still gets a picture.
+			s.log.Error("fill failed", "chat", req.Chat.Masked(), "err", r.Err)
+			e, err := s.placeholderEntry(req, statusUnavailable, nil)
+			if err != nil {
+				return err
+			}
+			return s.send(c, e, s.cfg.Now(), csMiss)
 		}
 		fr := r.Val.(*fillResult)
 		cs := fr.cacheStatus

@@ -279,3 +279,22 @@ func TestPurge(t *testing.T) {
 		t.Errorf("gateway calls = %d, want 2 (the purge forgot the chat)", n)
 	}
 }
+
+// A panic inside a fill (a decoder bug, say) costs that request an
+// unavailable placeholder, not the process and not a 500.
+func TestFillPanicIsContained(t *testing.T) {
+	h := newHarness(t)
+	h.srv.cfg.Resolver = ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
+		panic("decoder exploded")
+	})
+	resp, body := h.get("/avatar/79001234567@c.us.jpg?size=32")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	wantHeader(t, resp, "X-Avatar-Status", "unavailable")
+	wantHeader(t, resp, "Cache-Control", "no-store")
+	decode(t, body)
+	if !strings.Contains(h.logs.String(), "decoder exploded") {
+		t.Error("the panic was not logged")
+	}
+}
