@@ -61,4 +61,3 @@ func runSign(args []string, getenv func(string) string, stdout, stderr io.Writer
 }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
-
