@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -58,13 +59,15 @@ type Config struct {
 	FirstLoadTimeout time.Duration // first-load-timeout
 	JPEGQuality      int           // jpeg-quality
 
-	SigningKeys   []string // signing-key (secret; comma-separated, first signs, all verify)
-	AllowUnsigned bool     // allow-unsigned
-	AdminToken    string   // admin-token (secret)
-	HideStatus    bool     // hide-status
-	ClientRPS     float64  // client-rps
-	ServerTiming  bool     // server-timing
-	AccessLog     bool     // access-log
+	SigningKeys    []string // signing-key (secret; comma-separated, first signs, all verify)
+	AllowUnsigned  bool     // allow-unsigned
+	AdminToken     string   // admin-token (secret)
+	HideStatus     bool     // hide-status
+	ClientRPS      float64  // client-rps
+	ClientIPHeader string   // client-ip-header
+	TrustedProxies []string // trusted-proxies
+	ServerTiming   bool     // server-timing
+	AccessLog      bool     // access-log
 
 	Storage   string // storage: disk | s3 | none
 	DiskDir   string // disk-dir
@@ -180,6 +183,9 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	fs.BoolVar(&c.HideStatus, "hide-status", false, "omit X-Avatar-Status so privacy, no-avatar and not-on-whatsapp answers are identical")
 	note("client-rps")
 	fs.Float64Var(&c.ClientRPS, "client-rps", 0, "avatar requests per second per client address, answered with a placeholder and Retry-After past it (0: no limit; meant for unsigned mode)")
+	str(&c.ClientIPHeader, "client-ip-header", "", "header with the client address behind a proxy, e.g. X-Forwarded-For (believed only from trusted-proxies)")
+	note("trusted-proxies")
+	fs.Var((*stringList)(&c.TrustedProxies), "trusted-proxies", "proxies (IPs or CIDRs, comma-separated) whose client-ip-header is believed")
 	note("server-timing")
 	fs.BoolVar(&c.ServerTiming, "server-timing", false, "add a Server-Timing header (resolve, download, resize, storage)")
 	note("access-log")
@@ -276,6 +282,16 @@ func (c *Config) validate(failed map[string]bool) []error {
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			bad("metrics-listen", "want host:port, got %q", c.MetricsListen)
+		}
+	}
+	if c.ClientIPHeader != "" && len(c.TrustedProxies) == 0 {
+		bad("trusted-proxies", "required with %s: a header anyone can send must not pick the rate bucket", EnvName("client-ip-header"))
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				bad("trusted-proxies", "want IPs or CIDRs, got %q", p)
+			}
 		}
 	}
 	if c.ClientRPS < 0 || c.ClientRPS > 1e6 {

@@ -272,3 +272,41 @@ func metricValue(t *testing.T, reg *prometheus.Registry, series string) float64 
 	}
 	return -1
 }
+
+// Behind a trusted proxy each client gets its own bucket; a header from an
+// untrusted peer is ignored.
+func TestClientRateLimitBehindProxy(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.ClientRPS = 1
+		c.ClientIPHeader = "X-Forwarded-For"
+		c.TrustedProxies = []string{"0.0.0.0/0"} // app.Test's peer is 0.0.0.0
+	})
+	h.avatar("79001234567@c.us", 640)
+	codes := func(xff string) (ok int) {
+		for range 3 {
+			if r, _ := h.get("/avatar/79001234567@c.us.jpg?size=24", "X-Forwarded-For", xff); r.StatusCode == 200 {
+				ok++
+			}
+		}
+		return ok
+	}
+	// Burst 2 per client: two different clients each get 2 of 3 through.
+	if a, b := codes("203.0.113.1, 10.0.0.1"), codes("203.0.113.2"); a != 2 || b != 2 {
+		t.Errorf("clients got %d and %d answers through, want 2 and 2", a, b)
+	}
+	h2 := newHarness(t, func(c *Config) {
+		c.ClientRPS = 1
+		c.ClientIPHeader = "X-Forwarded-For"
+		c.TrustedProxies = []string{"192.0.2.1"} // not the peer
+	})
+	h2.avatar("79001234567@c.us", 640)
+	ok := 0
+	for i := range 6 {
+		if r, _ := h2.get("/avatar/79001234567@c.us.jpg?size=24", "X-Forwarded-For", "203.0.113."+strconv.Itoa(i)); r.StatusCode == 200 {
+			ok++
+		}
+	}
+	if ok != 2 {
+		t.Errorf("untrusted peer's header was believed: %d of 6 through, want 2", ok)
+	}
+}

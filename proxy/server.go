@@ -74,6 +74,12 @@ type Config struct {
 	// ClientRPS > 0 limits each client address to this many avatar
 	// requests per second (meant for unsigned mode).
 	ClientRPS float64
+	// ClientIPHeader names the header (X-Forwarded-For, X-Real-IP) that
+	// carries the client address when requests come through a proxy; it is
+	// believed only from TrustedProxies (IPs or CIDRs). Without it every
+	// client behind a load balancer would share one rate bucket.
+	ClientIPHeader string
+	TrustedProxies []string
 	// ServerTiming adds a Server-Timing header with the stages of a fill.
 	ServerTiming bool
 	// AccessLog, when set, gets one line per request.
@@ -191,6 +197,11 @@ func (s *Server) newApp() *fiber.App {
 		ReadTimeout:    10 * time.Second,
 		WriteTimeout:   10 * time.Second,
 		IdleTimeout:    75 * time.Second,
+
+		ProxyHeader:             s.cfg.ClientIPHeader,
+		EnableTrustedProxyCheck: s.cfg.ClientIPHeader != "",
+		TrustedProxies:          s.cfg.TrustedProxies,
+		EnableIPValidation:      true, // the first valid address of X-Forwarded-For
 	})
 	app.Use(recover.New()) // a handler panic is a 500, not a dead process
 	if s.cfg.AccessLog != nil {
