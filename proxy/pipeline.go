@@ -118,7 +118,10 @@ type fillResult struct {
 // its own deadline so that the client that started it going away fails no
 // one. A cold miss waits at most FirstLoadTimeout; the fill then goes on in
 // the background and the next page view gets the avatar.
-func (s *Server) miss(c *fiber.Ctx, req *avatarRequest, key string, now time.Time) error {
+func (s *Server) miss(c *fiber.Ctx, hreq *avatarRequest, key string, now time.Time) error {
+	// The fill may outlive this handler (FirstLoadTimeout), and fiber
+	// reuses the request's memory once it returns.
+	req := hreq.own()
 	led := false
 	ch := s.fills.DoChan(key, func() (v any, err error) {
 		led = true

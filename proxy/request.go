@@ -45,8 +45,10 @@ var (
 	errBadName     = badRequest("bad name: must be UTF-8 text")
 )
 
-// avatarRequest is one parsed /avatar URL. Its strings never alias fasthttp
-// buffers: parseAvatar copies what it keeps.
+// avatarRequest is one parsed /avatar URL. Its strings (Chat's included) may
+// alias the request's buffers, which fiber reuses as soon as the handler
+// returns: anything that keeps a request past that (a fill, a background
+// refresh) takes own's copy. The hit path copies nothing.
 type avatarRequest struct {
 	RawChat  string // the path segment before the extension, percent-decoded: what sig signs
 	Chat     upstream.ChatID
@@ -173,14 +175,35 @@ func parseAvatarChat(raw string, f resize.Format, q query) (avatarRequest, error
 		return r, err
 	}
 	return avatarRequest{
-		RawChat:  strings.Clone(raw),
+		RawChat:  raw,
 		Chat:     chat,
 		Format:   f,
 		Size:     size,
 		Fallback: fb,
-		Name:     strings.Clone(name),
-		Sig:      strings.Clone(q.Sig),
+		Name:     name,
+		Sig:      q.Sig,
 	}, nil
+}
+
+// own returns a copy of r that shares no memory with the request it came
+// from.
+func (r *avatarRequest) own() *avatarRequest {
+	o := *r
+	o.RawChat = strings.Clone(r.RawChat)
+	o.Chat = ownChat(r.Chat)
+	o.Name = strings.Clone(r.Name)
+	o.Sig = strings.Clone(r.Sig)
+	return &o
+}
+
+// ownChat copies a chat id parsed from request memory.
+func ownChat(c upstream.ChatID) upstream.ChatID {
+	// The canonical form parses back to c, now over its own bytes.
+	own, err := upstream.ParseChatID(c.String())
+	if err != nil {
+		panic("proxy: a parsed chat id does not parse again: " + err.Error())
+	}
+	return own
 }
 
 // isBadRequest reports whether err is a client error with a public text.
