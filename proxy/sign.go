@@ -14,7 +14,7 @@ import (
 // sent in emails.
 type Signer struct {
 	keys   [][]byte
-	pools  []sync.Pool  // one pool of hmac states per key: the hit path verifies without allocating
+	pools  []sync.Pool  // one pool of *macState per key: the hit path verifies without allocating
 	opaque []*opaqueKey // one per key: the first seals, all open
 }
 
@@ -26,7 +26,7 @@ func NewSigner(keys [][]byte) *Signer {
 	s := &Signer{keys: keys, pools: make([]sync.Pool, len(keys))}
 	for i, k := range keys {
 		k := k
-		s.pools[i].New = func() any { return hmac.New(sha256.New, k) }
+		s.pools[i].New = func() any { return &macState{h: hmac.New(sha256.New, k)} }
 		ok, err := newOpaqueKey(k)
 		if err != nil {
 			panic(err) // HKDF and AES-256 cannot fail for these fixed sizes
@@ -49,12 +49,23 @@ func (s *Signer) Sign(msg string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
+// macState is a pooled HMAC with its own buffers: the message and the sum
+// pass through the hash.Hash interface, so buffers on the caller's stack
+// would escape and cost an allocation per request.
+type macState struct {
+	h   hash.Hash
+	msg []byte
+	sum []byte
+}
+
 func (s *Signer) mac(i int, msg string, dst []byte) []byte {
-	h := s.pools[i].Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(msg))
-	dst = h.Sum(dst)
-	s.pools[i].Put(h)
+	st := s.pools[i].Get().(*macState)
+	st.h.Reset()
+	st.msg = append(st.msg[:0], msg...)
+	st.h.Write(st.msg)
+	st.sum = st.h.Sum(st.sum[:0])
+	dst = append(dst, st.sum...)
+	s.pools[i].Put(st)
 	return dst
 }
 
@@ -65,7 +76,9 @@ func (s *Signer) Verify(msg, sig string) bool {
 		return false
 	}
 	var got [sha256.Size]byte
-	if n, err := base64.RawURLEncoding.Decode(got[:], []byte(sig)); err != nil || n != sha256.Size {
+	var src [43]byte // the length checked above; a stack copy, not []byte(sig)
+	copy(src[:], sig)
+	if n, err := base64.RawURLEncoding.Decode(got[:], src[:]); err != nil || n != sha256.Size {
 		return false
 	}
 	ok := false
