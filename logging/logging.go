@@ -54,13 +54,44 @@ func (a *AsyncWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// pipeBuf is the most the drain writes at once: PIPE_BUF, below which a
+// write to a pipe is atomic, so batched lines never interleave mid-line with
+// the process's other log lines on the same stderr.
+const pipeBuf = 4096
+
+// drain writes queued lines, as many whole lines per write as are waiting
+// (up to pipeBuf): one write per line is a syscall per request on a core
+// the requests need.
 func (a *AsyncWriter) drain() {
 	defer close(a.done)
+	batch := make([]byte, 0, pipeBuf)
 	for b := range a.lines {
-		_, _ = a.w.Write(b)
-		b = b[:0]
-		a.pool.Put(&b)
+		batch = append(batch[:0], b...)
+		a.recycle(b)
+	more:
+		for {
+			select {
+			case b, ok := <-a.lines:
+				if !ok {
+					break more
+				}
+				if len(batch)+len(b) > pipeBuf {
+					_, _ = a.w.Write(batch)
+					batch = batch[:0]
+				}
+				batch = append(batch, b...)
+				a.recycle(b)
+			default:
+				break more
+			}
+		}
+		_, _ = a.w.Write(batch)
 	}
+}
+
+func (a *AsyncWriter) recycle(b []byte) {
+	b = b[:0]
+	a.pool.Put(&b)
 }
 
 // Dropped is the number of lines dropped because the queue was full.
