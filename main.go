@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -60,6 +61,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
 	logger := logging.New(stderr, cfg.LogFormat, level)
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit(cfg.MemoryMB))
+	}
 
 	if cfg.Demo {
 		d, err := demo.Start(logger)
@@ -190,6 +194,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Info("stopped cleanly")
 	}
 	return err
+}
+
+// memoryLimit is the Go heap's soft limit for a cache budget of mb MiB. The
+// budget bounds the live heap (sources and variants: measured at about
+// budget*1.1 plus a few MiB of decoding work); without a limit the collector
+// lets the heap grow to twice the live heap (GOGC=100), so a 128 MiB budget
+// peaked at 325 MiB RSS. budget + budget/8 + 32 MiB kept it under 192 MiB
+// with about 5% of CPU in the collector; 160 MiB thrashed (16%, half the
+// throughput). GOMEMLIMIT, when set, wins.
+func memoryLimit(mb int) int64 {
+	budget := int64(mb) << 20
+	return budget + budget/8 + 32<<20
 }
 
 // newResolver builds the configured gateway behind its guard. It returns nil
