@@ -1,0 +1,354 @@
+#!/usr/bin/env bash
+# Measures avatarproxy against nginx serving the same bytes from a file, on
+# this machine, and prints one table. Everything listens on 127.0.0.1 only;
+# everything started here is stopped by PID on exit.
+#
+#   scripts/loadtest.sh                  # every scenario (about 12 minutes on 2 cores)
+#   scripts/loadtest.sh hit 304          # some of: hit 304 disk s3 render memory
+#
+# Settings (environment): DURATION=10 (seconds per wrk run), ROUNDS=3
+# (alternating avatarproxy/nginx rounds; the table shows medians), CONNS=64,
+# THREADS=2, DURABLE_CHATS=2000 (chats per durable-hit run), MEMORY_CHATS=50000,
+# MEMORY_MB=128 (budget of the bounded-memory run), MEMORY_LIMIT_MIB=192.
+#
+# Installs nginx and wrk (Debian packages) when missing. The s3 scenario needs
+# the MinIO server that scripts/test.sh installs; without it the row is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}
+DURABLE_CHATS=${DURABLE_CHATS:-2000}
+MEMORY_CHATS=${MEMORY_CHATS:-50000}
+MEMORY_MB=${MEMORY_MB:-128}
+MEMORY_LIMIT_MIB=${MEMORY_LIMIT_MIB:-192}
+SCENARIOS=("$@")
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(hit 304 disk s3 render memory)
+for s in "${SCENARIOS[@]}"; do
+  case $s in hit | 304 | disk | s3 | render | memory) ;; *)
+    echo "unknown scenario $s (want: hit 304 disk s3 render memory)" >&2
+    exit 2
+    ;;
+  esac
+done
+want() { [[ " ${SCENARIOS[*]} " == *" $1 "* ]]; }
+say() { printf '%s\n' "loadtest: $*" >&2; }
+
+# --- tools ------------------------------------------------------------------
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+  [ "$(id -u)" = 0 ] || { echo "nginx and wrk are needed: sudo apt-get install -y nginx wrk" >&2; exit 1; }
+  say "installing nginx and wrk (Debian packages)"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+MINIO=${AVATAR_MINIO_BIN:-$(command -v minio || echo "$(go env GOPATH)/bin/minio")}
+
+WORK=$(mktemp -d /tmp/avatarproxy-loadtest.XXXXXX)
+chmod 755 "$WORK" # nginx workers run as nobody and must read $WORK/www
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "building into $WORK"
+go build -o "$WORK/avatarproxy" .
+go build -o "$WORK/loadgen" ./cmd/loadgen
+LG=$WORK/loadgen
+
+# stop PID: SIGTERM and wait, so a durable tier flushes its queue.
+stop() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  local p keep=()
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+# wait_http URL: until it answers (10 s at most).
+wait_http() {
+  for _ in $(seq 100); do
+    curl -fs -o /dev/null "$1" && return 0
+    sleep 0.1
+  done
+  echo "no answer from $1" >&2
+  return 1
+}
+
+# start_proxy PORT LOG [AVATAR_X=y ...]: avatarproxy in the background; sets PROXY_PID.
+start_proxy() {
+  local port=$1 log=$2
+  shift 2
+  env AVATAR_LISTEN="127.0.0.1:$port" AVATAR_LOG_LEVEL=warn AVATAR_ALLOW_UNSIGNED=true "$@" \
+    "$WORK/avatarproxy" >"$log" 2>&1 &
+  PROXY_PID=$!
+  PIDS+=("$PROXY_PID")
+  wait_http "http://127.0.0.1:$port/healthz" || { cat "$log" >&2; exit 1; }
+}
+
+# The fake gateway and CDN of cmd/loadgen: every chat has an avatar, no
+# picture generation per chat.
+FAKE_ENV=()
+start_fake() {
+  [ ${#FAKE_ENV[@]} -eq 0 ] || return 0
+  "$LG" fake -env "$WORK/fake.env" 2>"$WORK/fake.log" &
+  PIDS+=($!)
+  for _ in $(seq 100); do [ -f "$WORK/fake.env" ] && break; sleep 0.1; done
+  mapfile -t FAKE_ENV <"$WORK/fake.env"
+  FAKE_ENV+=(AVATAR_UPSTREAM_RPS=1000 AVATAR_UPSTREAM_CONCURRENCY=64)
+}
+
+mapfile -t PORTS < <("$LG" ports -n 5)
+P_PROXY=${PORTS[0]} P_NGINX=${PORTS[1]} P_S3=${PORTS[2]} P_S3C=${PORTS[3]} P_QUIET=${PORTS[4]}
+PROXY=http://127.0.0.1:$P_PROXY
+QUIET=http://127.0.0.1:$P_QUIET
+NGX=http://127.0.0.1:$P_NGINX
+
+# --- nginx, its own config ----------------------------------------------------
+mkdir -p "$WORK/www/avatar" "$WORK/www/d" "$WORK/nginx/tmp"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 2;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 75s;
+  keepalive_requests 100000000;
+  open_file_cache max=10000 inactive=60s;
+  open_file_cache_valid 60s;
+  types { image/jpeg jpg; }
+  default_type application/octet-stream;
+  client_body_temp_path $WORK/nginx/tmp/body;
+  proxy_temp_path $WORK/nginx/tmp/proxy;
+  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+  scgi_temp_path $WORK/nginx/tmp/scgi;
+  server {
+    listen 127.0.0.1:$P_NGINX;
+    root $WORK/www;
+    add_header Cache-Control "public, max-age=86400";
+  }
+}
+EOF
+NGINX_STARTED=
+start_nginx() {
+  [ -z "$NGINX_STARTED" ] || return 0
+  "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+  PIDS+=($!)
+  NGINX_STARTED=1
+  # Any answer will do (/ itself is a 403): it listens.
+  for _ in $(seq 50); do curl -s -o /dev/null "$NGX/" && return 0; sleep 0.1; done
+  cat "$WORK/nginx/error.log" >&2
+  exit 1
+}
+
+# --- measuring ----------------------------------------------------------------
+# to_ms VALUE: wrk's "812.00us" / "3.30ms" / "1.20s" in milliseconds.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.2f", v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.2f", v }
+    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.2f", v * 1000 }
+    else printf "?" }'
+}
+
+# wrk_run URL [header]: prints "rps p50_ms p99_ms bad" for one wrk run.
+wrk_run() {
+  local out args=(-t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency)
+  [ -z "${2:-}" ] || args+=(-H "$2")
+  out=$(wrk "${args[@]}" "$1")
+  local rps p50 p99 bad
+  rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
+  p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+  p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+  bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF} /Socket errors:/ {print "socket-errors"}' <<<"$out" | paste -sd, -)
+  echo "$rps $p50 $p99 ${bad:-0}"
+}
+
+# lg_field LINE KEY: one key=value field of a loadgen run line.
+lg_field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {sub(/^[^=]*=/, ""); print}'; }
+
+# median of numbers on stdin.
+median() { sort -g | awk '{a[NR] = $1} END {if (NR == 0) print "?"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
+ROWS=()
+NOTES=()
+# row NAME PROXY_FILE NGINX_FILE: a table row from files of "rps p50 p99" lines.
+row() {
+  local name=$1 pf=$2 nf=$3 prps pp50 pp99 nrps np50 np99 ratio
+  prps=$(awk '{print $1}' "$pf" | median)
+  pp50=$(awk '{print $2}' "$pf" | median)
+  pp99=$(awk '{print $3}' "$pf" | median)
+  if [ -n "$nf" ]; then
+    nrps=$(awk '{print $1}' "$nf" | median)
+    np50=$(awk '{print $2}' "$nf" | median)
+    np99=$(awk '{print $3}' "$nf" | median)
+    ratio=$(awk -v a="$prps" -v b="$nrps" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "-"}')
+  else
+    nrps=- np50=- np99=- ratio=-
+  fi
+  ROWS+=("$(printf '%-34s %10s %8s %8s | %10s %8s %8s | %6s' "$name" "$prps" "$pp50" "$pp99" "$nrps" "$np50" "$np99" "$ratio")")
+}
+
+# --- hit and 304: the demo, one avatar, wrk -----------------------------------
+if want hit || want 304; then
+  say "memory hit and 304: avatarproxy --demo vs nginx, ${ROUNDS}x${DURATION}s each, wrk -t$THREADS -c$CONNS"
+  # The default settings (access log on, to a file here), and the same
+  # without the access log, to show what a log line per request costs.
+  start_proxy "$P_PROXY" "$WORK/demo.log" AVATAR_DEMO=true AVATAR_STORAGE=none
+  HIT_PID=$PROXY_PID
+  start_proxy "$P_QUIET" "$WORK/demo-quiet.log" AVATAR_DEMO=true AVATAR_STORAGE=none AVATAR_ACCESS_LOG=false
+  QUIET_PID=$PROXY_PID
+  PATH1="/avatar/79001234561@c.us.jpg?size=128"
+  curl -fs -o /dev/null "$PROXY$PATH1" # the miss that fills the cache
+  curl -fs -o /dev/null "$QUIET$PATH1"
+  curl -fs -o /dev/null "$QUIET$PATH1"
+  curl -fs -D "$WORK/hit.h" -o "$WORK/www/avatar/79001234561@c.us.jpg" "$PROXY$PATH1"
+  grep -qi '^cache-status: avatarproxy; hit' "$WORK/hit.h" || { say "second request was not a memory hit"; cat "$WORK/hit.h" >&2; exit 1; }
+  PETAG=$(awk -F': ' 'tolower($1) == "etag" {print $2}' "$WORK/hit.h" | tr -d '\r')
+  start_nginx
+  cmp -s <(curl -fs "$NGX/avatar/79001234561@c.us.jpg") <(curl -fs "$PROXY$PATH1") || { say "nginx and avatarproxy bytes differ"; exit 1; }
+  NETAG=$(curl -fsI "$NGX/avatar/79001234561@c.us.jpg" | awk -F': ' 'tolower($1) == "etag" {print $2}' | tr -d '\r')
+  BYTES=$(stat -c %s "$WORK/www/avatar/79001234561@c.us.jpg")
+  NOTES+=("hit/304: one 128 px JPEG of $BYTES bytes, identical bytes from both; medians of $ROUNDS alternating ${DURATION}s wrk runs; the access log (on by default) goes to a file")
+  : >"$WORK/hit.p" && : >"$WORK/hit.q" && : >"$WORK/hit.n" && : >"$WORK/304.p" && : >"$WORK/304.n"
+  for r in $(seq "$ROUNDS"); do
+    # Alternate who goes first, so drift on a shared machine hits both.
+    order=(p q n)
+    [ $((r % 2)) = 1 ] || order=(n q p)
+    for who in "${order[@]}"; do
+      if [ "$who" = q ]; then
+        if want hit; then wrk_run "$QUIET$PATH1" >>"$WORK/hit.q"; fi
+      elif [ "$who" = p ]; then
+        if want hit; then wrk_run "$PROXY$PATH1" >>"$WORK/hit.p"; fi
+        if want 304; then wrk_run "$PROXY$PATH1" "If-None-Match: $PETAG" >>"$WORK/304.p"; fi
+      else
+        if want hit; then wrk_run "$NGX/avatar/79001234561@c.us.jpg" >>"$WORK/hit.n"; fi
+        if want 304; then wrk_run "$NGX/avatar/79001234561@c.us.jpg" "If-None-Match: $NETAG" >>"$WORK/304.n"; fi
+      fi
+    done
+    say "round $r: $(for f in hit.p hit.q hit.n 304.p 304.n; do [ -s "$WORK/$f" ] && printf '%s %s r/s p99 %s ms; ' "$f" "$(tail -1 "$WORK/$f" | awk '{print $1}')" "$(tail -1 "$WORK/$f" | awk '{print $3}')"; done)"
+  done
+  if want hit; then
+    row "memory hit (200)" "$WORK/hit.p" "$WORK/hit.n"
+    row "memory hit, --access-log=false" "$WORK/hit.q" "$WORK/hit.n"
+  fi
+  if want 304; then row "revalidation (304)" "$WORK/304.p" "$WORK/304.n"; fi
+  for f in hit.p hit.q hit.n 304.p 304.n; do
+    if [ -s "$WORK/$f" ] && awk '$4 != "0" {bad = 1} END {exit !bad}' "$WORK/$f"; then
+      NOTES+=("WARNING: $f had non-2xx/3xx answers or socket errors: $(awk '{print $4}' "$WORK/$f" | paste -sd' ')")
+    fi
+  done
+  stop "$HIT_PID"
+  stop "$QUIET_PID"
+fi
+
+# --- durable hits: a fresh process on a warm tier, each chat once -------------
+# durable NAME STORAGE_ENV...: warms DURABLE_CHATS chats through one process,
+# then, per round, a fresh process answers each chat once from the tier.
+COLD_DONE=
+durable() {
+  local name=$1 tag=$2
+  shift 2
+  start_fake
+  start_nginx
+  local url="$PROXY/avatar/{n}@c.us.jpg?size=128" line
+  say "$name: warming $DURABLE_CHATS chats (cold misses through the fake gateway and CDN)"
+  start_proxy "$P_PROXY" "$WORK/$tag-warm.log" "${FAKE_ENV[@]}" "$@"
+  line=$("$LG" run -url "$url" -count "$DURABLE_CHATS" -c 16)
+  [ -f "$WORK/one.jpg" ] || curl -fs -o "$WORK/one.jpg" "$PROXY/avatar/79100000000@c.us.jpg?size=128"
+  if [ -z "$COLD_DONE" ]; then
+    echo "$(lg_field "$line" rps) $(lg_field "$line" p50_ms) $(lg_field "$line" p99_ms)" >"$WORK/cold.p"
+    COLD_DONE=1
+  fi
+  stop "$PROXY_PID" # SIGTERM: the write-behind queue is flushed
+  # nginx: the same bytes in DURABLE_CHATS distinct files.
+  if [ ! -f "$WORK/www/d/.done" ]; then
+    for ((i = 0; i < DURABLE_CHATS; i++)); do cp "$WORK/one.jpg" "$WORK/www/d/$((79100000000 + i))@c.us.jpg"; done
+    touch "$WORK/www/d/.done"
+  fi
+  : >"$WORK/$tag.p" && : >"$WORK/$tag.n"
+  for r in $(seq "$ROUNDS"); do
+    start_proxy "$P_PROXY" "$WORK/$tag-$r.log" "${FAKE_ENV[@]}" "$@"
+    line=$("$LG" run -url "$url" -count "$DURABLE_CHATS" -c "$CONNS")
+    stop "$PROXY_PID"
+    echo "$(lg_field "$line" rps) $(lg_field "$line" p50_ms) $(lg_field "$line" p99_ms)" >>"$WORK/$tag.p"
+    local mix
+    mix=$(lg_field "$line" cache)
+    [ "$mix" = "hit;detail=storage:$DURABLE_CHATS" ] || NOTES+=("WARNING: $name round $r was not all storage hits: $mix")
+    line=$("$LG" run -url "$NGX/d/{n}@c.us.jpg" -count "$DURABLE_CHATS" -c "$CONNS")
+    echo "$(lg_field "$line" rps) $(lg_field "$line" p50_ms) $(lg_field "$line" p99_ms)" >>"$WORK/$tag.n"
+    say "$name round $r done"
+  done
+  row "$name" "$WORK/$tag.p" "$WORK/$tag.n"
+}
+
+if want disk; then
+  durable "durable hit, disk (+render)" disk AVATAR_STORAGE=disk AVATAR_DISK_DIR="$WORK/disk"
+  NOTES+=("durable: $DURABLE_CHATS distinct chats, each requested once per round by cmd/loadgen (Go client, -c $CONNS) from a fresh process; nginx: the same bytes in $DURABLE_CHATS files, same client")
+  row "cold miss (gateway+CDN+render, c=16)" "$WORK/cold.p" ""
+fi
+if want s3; then
+  if [ -x "$MINIO" ]; then
+    S3_KEY=lt$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    S3_SECRET=$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    mkdir -p "$WORK/minio/data" "$WORK/minio/home"
+    env -i PATH="$PATH" HOME="$WORK/minio/home" MINIO_ROOT_USER="$S3_KEY" MINIO_ROOT_PASSWORD="$S3_SECRET" \
+      MINIO_BROWSER=off MINIO_UPDATE=off MINIO_CALLHOME_ENABLE=off \
+      "$MINIO" server --address "127.0.0.1:$P_S3" --console-address "127.0.0.1:$P_S3C" --anonymous \
+      "$WORK/minio/data" >"$WORK/minio.log" 2>&1 &
+    MINIO_PID=$!
+    PIDS+=("$MINIO_PID")
+    wait_http "http://127.0.0.1:$P_S3/minio/health/ready" || { cat "$WORK/minio.log" >&2; exit 1; }
+    for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$P_S3/minio/health/cluster" && break; sleep 0.1; done
+    durable "durable hit, MinIO (+render)" s3 AVATAR_STORAGE=s3 AVATAR_S3_ENDPOINT="127.0.0.1:$P_S3" \
+      AVATAR_S3_SECURE=false AVATAR_S3_ACCESS_KEY="$S3_KEY" AVATAR_S3_SECRET_KEY="$S3_SECRET" AVATAR_S3_BUCKET=loadtest
+    stop "$MINIO_PID"
+  else
+    NOTES+=("s3 skipped: no MinIO server at $MINIO (scripts/test.sh installs it)")
+  fi
+fi
+
+# --- cold render: the resize package's own benchmark --------------------------
+if want render; then
+  say "render: BenchmarkRender640to128, 5 runs"
+  go test -run '^$' -bench '^BenchmarkRender640to128$' -benchtime=100x -count=5 ./resize >"$WORK/render.txt"
+  awk '/^BenchmarkRender640to128/ {for (i = 1; i <= NF; i++) if ($(i+1) == "ns/op") printf "%.0f %.2f %.2f\n", 1e9 / $i, $i / 1e6, $i / 1e6}' \
+    "$WORK/render.txt" >"$WORK/render.p"
+  row "cold render 640->128 (1 core)" "$WORK/render.p" ""
+  NOTES+=("render: resize.BenchmarkRender640to128 (decode+resize+encode, one goroutine); req/s column is 1/median, p50/p99 columns are the median ms/op")
+fi
+
+# --- bounded memory: many distinct avatars ------------------------------------
+MEM_LINE=
+if want memory; then
+  start_fake
+  say "memory: $MEMORY_CHATS distinct avatars with AVATAR_MEMORY_MB=$MEMORY_MB (several minutes: each is a cold miss)"
+  start_proxy "$P_PROXY" "$WORK/memory.log" "${FAKE_ENV[@]}" AVATAR_STORAGE=none AVATAR_MEMORY_MB="$MEMORY_MB"
+  line=$("$LG" run -url "$PROXY/avatar/{n}@c.us.jpg?size=128" -first 79200000000 -count "$MEMORY_CHATS" -c 16 -pid "$PROXY_PID" -progress 30s)
+  stop "$PROXY_PID"
+  HWM=$(lg_field "$line" vmhwm_mib)
+  VERDICT=$(awk -v h="$HWM" -v l="$MEMORY_LIMIT_MIB" 'BEGIN {print (h < l) ? "PASS" : "FAIL"}')
+  MEM_LINE="bounded memory: $MEMORY_CHATS distinct avatars, AVATAR_MEMORY_MB=$MEMORY_MB: peak RSS (VmHWM) $HWM MiB, limit $MEMORY_LIMIT_MIB MiB: $VERDICT ($(lg_field "$line" rps) req/s of cold misses, codes $(lg_field "$line" codes))"
+fi
+
+# --- the table ----------------------------------------------------------------
+echo
+printf '%-34s %10s %8s %8s | %10s %8s %8s | %6s\n' "scenario" "proxy r/s" "p50 ms" "p99 ms" "nginx r/s" "p50 ms" "p99 ms" "ratio"
+printf '%s\n' "$(printf '%.0s-' $(seq 104))"
+for r in "${ROWS[@]}"; do printf '%s\n' "$r"; done
+[ -z "$MEM_LINE" ] || printf '%s\n' "$MEM_LINE"
+echo
+echo "$(nproc) cores, $(uname -r), $("$NGINX" -v 2>&1 | sed 's/.*: //'), wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}'), $(go version | awk '{print $3}')"
+for n in "${NOTES[@]}"; do echo "- $n"; done
