@@ -1,74 +1,15 @@
 package proxy
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"net"
-	"net/http/httptest"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/avatarproxy/avatarproxy/upstream"
 	"github.com/avatarproxy/avatarproxy/upstream/fake"
 )
-
-// newBenchHarness is newHarness for benchmarks (newHarness takes a
-// *testing.T): the same fake Green API and CDN on 127.0.0.1, the real
-// resolver and fetcher, and a discarded log, since a debug log line per
-// request would be what the benchmark measures.
-func newBenchHarness(tb testing.TB, opts ...option) *harness {
-	tb.Helper()
-	h := &harness{clock: newClock(), logs: &syncBuffer{}}
-	h.gw = fake.NewGreenAPI(testID, testToken)
-	gws := httptest.NewServer(h.gw)
-	tb.Cleanup(gws.Close)
-	h.gwURL = gws.URL
-	h.cdn = fake.NewCDN()
-	h.cdn.Now = h.clock.Now
-	cdns := httptest.NewServer(h.cdn)
-	tb.Cleanup(cdns.Close)
-	h.cdnURL = cdns.URL
-
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	gw, err := upstream.NewGreenAPI(upstream.GreenAPIConfig{
-		BaseURL: gws.URL, IDInstance: testID, Token: testToken, Timeout: 5 * time.Second, Logger: logger,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	fetcher, err := upstream.NewFetcher(upstream.FetcherConfig{
-		Allow: []string{strings.TrimPrefix(cdns.URL, "http://")}, AllowPrivate: true, Timeout: 5 * time.Second, Logger: logger,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg := Config{
-		Resolver:         gw,
-		Fetcher:          fetcher,
-		MemoryBytes:      64 << 20,
-		FirstLoadTimeout: 30 * time.Second,
-		Logger:           logger,
-		Now:              h.clock.Now,
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	h.srv, err = New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = h.srv.Shutdown(ctx)
-	})
-	return h
-}
 
 // benchKey signs the signed-mode benchmarks.
 var benchKey = []byte("0123456789abcdef-key")
@@ -125,7 +66,7 @@ func warmHit(b *testing.B, h *harness, target string, hdr ...string) (fasthttp.R
 // a shared body. It runs through the fiber app's handler with one reused
 // fasthttp context (no socket), unsigned as in the demo.
 func BenchmarkHit(b *testing.B) {
-	h := newBenchHarness(b)
+	h := newHarness(b)
 	handler, ctx := warmHit(b, h, "/avatar/"+benchChat+".jpg?size=128")
 	b.ReportAllocs()
 	for b.Loop() {
@@ -135,7 +76,7 @@ func BenchmarkHit(b *testing.B) {
 
 // BenchmarkHitSigned adds the HMAC-SHA256 signature check of signed mode.
 func BenchmarkHitSigned(b *testing.B) {
-	h := newBenchHarness(b, withSigning)
+	h := newHarness(b, withSigning)
 	sig := NewSigner([][]byte{benchKey}).Sign(benchChat)
 	handler, ctx := warmHit(b, h, "/avatar/"+benchChat+".jpg?size=128&name=Anna+Petrova&sig="+sig)
 	b.ReportAllocs()
@@ -147,7 +88,7 @@ func BenchmarkHitSigned(b *testing.B) {
 // BenchmarkHitParallel is BenchmarkHit from GOMAXPROCS goroutines, each with
 // its own context: contention on the cache and the counters shows here.
 func BenchmarkHitParallel(b *testing.B) {
-	h := newBenchHarness(b)
+	h := newHarness(b)
 	target := "/avatar/" + benchChat + ".jpg?size=128"
 	handler, _ := warmHit(b, h, target)
 	b.ReportAllocs()
@@ -161,7 +102,7 @@ func BenchmarkHitParallel(b *testing.B) {
 
 // BenchmarkNotModified is a revalidation: If-None-Match with the current tag.
 func BenchmarkNotModified(b *testing.B) {
-	h := newBenchHarness(b)
+	h := newHarness(b)
 	target := "/avatar/" + benchChat + ".jpg?size=128"
 	handler, ctx := warmHit(b, h, target)
 	handler(ctx)
@@ -182,7 +123,7 @@ func BenchmarkNotModified(b *testing.B) {
 // decode, the 640->128 render and the cache fill. All chats share one
 // picture (one CDN path) so that generating pictures is not measured.
 func BenchmarkColdMiss(b *testing.B) {
-	h := newBenchHarness(b, func(c *Config) { c.MemoryBytes = 256 << 20 })
+	h := newHarness(b, func(c *Config) { c.MemoryBytes = 256 << 20 })
 	link := h.cdn.URL(h.cdnURL, h.cdn.Add(fake.Portrait("bench", 640)), h.clock.Now().Add(48*time.Hour))
 	answer := fake.AvatarAnswer(link)
 	handler := h.srv.App().Handler()

@@ -62,7 +62,7 @@ func (s *syncBuffer) String() string {
 // harness is a Server wired to a fake Green API and a fake CDN, both real
 // HTTP servers on 127.0.0.1, with the real resolver and fetcher between.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	gw     *fake.GreenAPI
 	gwURL  string
 	cdn    *fake.CDN
@@ -74,7 +74,8 @@ type harness struct {
 
 type option func(*Config)
 
-func newHarness(t *testing.T, opts ...option) *harness {
+// newHarness serves tests and benchmarks alike.
+func newHarness(t testing.TB, opts ...option) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: newClock(), logs: &syncBuffer{}}
 	h.gw = fake.NewGreenAPI(testID, testToken)
