@@ -149,3 +149,53 @@ func TestGuardProtectsAccount(t *testing.T) {
 }
 
 func chatN(i int) string { return fmt.Sprintf("7900123%04d@c.us", i) }
+
+// TestBurstNeverExceedsRate: 1,000 distinct cold chats at once, through the
+// whole proxy, against the fake Green API: the gateway never sees more than
+// the token bucket allows in any one-second window, nor more calls at once
+// than the cap, and every request still gets an image.
+func TestBurstNeverExceedsRate(t *testing.T) {
+	h := newHarness(t)
+	h.gw.Default = func(string) fake.Answer { return fake.NoAvatarAnswer() }
+	const rps, burst, conc = 50, 10, 4
+	h.srv.cfg.Resolver = upstream.NewGuard("greenapi", h.srv.cfg.Resolver, upstream.GuardConfig{RPS: rps, Burst: burst, Concurrency: conc}, nil)
+
+	const n = 1000
+	var wg sync.WaitGroup
+	statuses := make([]string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, body := h.get("/avatar/" + chatN(i) + ".jpg?size=16")
+			if resp.StatusCode != 200 {
+				t.Errorf("chat %d: status %d", i, resp.StatusCode)
+				return
+			}
+			decode(t, body)
+			statuses[i] = resp.Header.Get("X-Avatar-Status")
+		}()
+	}
+	wg.Wait()
+	// A token bucket admits at most burst + rps*window calls in a window.
+	if peak := h.gw.Recorder.PeakRate(); peak > burst+rps {
+		t.Errorf("gateway saw %d calls in one second, bucket allows %d", peak, burst+rps)
+	}
+	if peak := h.gw.Recorder.PeakConcurrency(); peak > conc {
+		t.Errorf("gateway saw %d calls at once, cap is %d", peak, conc)
+	}
+	answered, busy := 0, 0
+	for _, s := range statuses {
+		switch s {
+		case "no-avatar":
+			answered++
+		case "unavailable":
+			busy++
+		default:
+			t.Errorf("unexpected status %q", s)
+		}
+	}
+	if answered == 0 || answered+busy != n || answered != h.gw.Recorder.Calls() {
+		t.Errorf("%d answered by the gateway, %d placeholders for lack of budget, %d gateway calls", answered, busy, h.gw.Recorder.Calls())
+	}
+}
