@@ -84,7 +84,8 @@ func (s *Server) sendLimited(c *fiber.Ctx, req *avatarRequest, wait time.Duratio
 	if err := s.send(c, e, s.cfg.Now(), csMiss); err != nil {
 		return err
 	}
-	if e.code == fiber.StatusOK {
+	// A placeholder image (not a 404 fallback, not a 304) says 429.
+	if c.Response().StatusCode() == fiber.StatusOK {
 		c.Status(fiber.StatusTooManyRequests)
 	}
 	return nil
