@@ -84,7 +84,7 @@ func TestExpiredLinkAsksAgainOnce(t *testing.T) {
 	expired := h.cdn.URL(h.cdnURL, path, h.clock.Now().Add(-time.Minute))
 	fresh := h.cdn.URL(h.cdnURL, path, h.clock.Now().Add(48*time.Hour))
 	var calls atomic.Int32
-	h.srv.cfg.Resolver = ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
+	h.srv.cfg.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
 		if calls.Add(1) == 1 {
 			return upstream.Result{State: upstream.StateOK, URL: expired}, nil
 		}
@@ -104,7 +104,7 @@ func TestExpiredLinkAsksAgainOnce(t *testing.T) {
 	// A link that stays expired is asked for once more, not forever.
 	h2 := newHarness(t)
 	calls.Store(0)
-	h2.srv.cfg.Resolver = ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
+	h2.srv.cfg.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
 		calls.Add(1)
 		return upstream.Result{State: upstream.StateOK, URL: h2.cdn.URL(h2.cdnURL, h2.cdn.Add(fake.Portrait("a", 64)), h2.clock.Now().Add(-time.Hour))}, nil
 	})
@@ -113,13 +113,6 @@ func TestExpiredLinkAsksAgainOnce(t *testing.T) {
 	if calls.Load() != 2 {
 		t.Errorf("gateway calls = %d, want 2", calls.Load())
 	}
-}
-
-// ResolverFunc adapts a function (tests only).
-type ResolverFunc func(ctx context.Context, req upstream.Request) (upstream.Result, error)
-
-func (f ResolverFunc) Resolve(ctx context.Context, req upstream.Request) (upstream.Result, error) {
-	return f(ctx, req)
 }
 
 func TestFirstLoadBudget(t *testing.T) {
@@ -284,7 +277,7 @@ func TestPurge(t *testing.T) {
 // unavailable placeholder, not the process and not a 500.
 func TestFillPanicIsContained(t *testing.T) {
 	h := newHarness(t)
-	h.srv.cfg.Resolver = ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
+	h.srv.cfg.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
 		panic("decoder exploded")
 	})
 	resp, body := h.get("/avatar/79001234567@c.us.jpg?size=32")
