@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -335,7 +336,7 @@ func printDemo(w io.Writer, addr string, srv *proxy.Server) {
 	for _, c := range demo.SampleChats {
 		u := fmt.Sprintf("http://%s/avatar/%s.jpg?size=128", addr, c.Chat)
 		if c.Name != "" {
-			u += "&name=" + urlQueryEscape(c.Name)
+			u += "&name=" + url.QueryEscape(c.Name)
 		}
 		if sig := srv.Sign(c.Chat); sig != "" {
 			u += "&sig=" + sig

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 
 	"github.com/avatarproxy/avatarproxy/config"
 	"github.com/avatarproxy/avatarproxy/proxy"
@@ -59,5 +58,3 @@ func runSign(args []string, getenv func(string) string, stdout, stderr io.Writer
 	}
 	return nil
 }
-
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }

@@ -30,11 +30,10 @@ func (s *Server) source(ctx context.Context, chat upstream.ChatID, preview bool)
 			return e, csHitRender, true, nil
 		}
 	}
-	v, err, shared := s.sources.Do(skey, func() (any, error) {
+	v, err, _ := s.sources.Do(skey, func() (any, error) {
 		led = true
 		return s.loadSource(ctx, chat, preview, false)
 	})
-	_ = shared
 	if err != nil {
 		return nil, "", led, err
 	}
