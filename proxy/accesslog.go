@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -19,11 +18,11 @@ const headerRequestID = "X-Request-ID"
 // the level follows the status.
 func (s *Server) accessLog(c *fiber.Ctx) error {
 	start := time.Now()
+	// id may alias the request's memory: it is logged before the handler
+	// returns, and Set copies it into the response.
 	id := c.Get(headerRequestID)
 	if !validRequestID(id) {
 		id = newRequestID()
-	} else {
-		id = strings.Clone(id)
 	}
 	c.Set(headerRequestID, id)
 	if err := c.Next(); err != nil {
@@ -43,7 +42,7 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	s.cfg.AccessLog.LogAttrs(context.Background(), level, "request",
 		slog.String("id", id),
 		slog.String("method", c.Method()),
-		slog.String("path", redactPath(c.Path())),
+		slog.String("path", maskPath(c.Path())),
 		slog.Int("status", status),
 		slog.Int("bytes", len(c.Response().Body())),
 		slog.Duration("duration", time.Since(start)),

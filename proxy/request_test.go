@@ -99,3 +99,18 @@ func FuzzParseAvatar(f *testing.F) {
 		}
 	})
 }
+
+func TestMaskPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/avatar/79001234567@c.us.jpg":                    "/avatar/*******4567@c.us.jpg",
+		"/avatar/79001234567-1581234048@g.us.png":         "/avatar/*******4567-******4048@g.us.png",
+		"/avatar/79001234567%40s.whatsapp.net.jpg":        "/avatar/*******4567%40s.whatsapp.net.jpg",
+		"/avatar/t/6EeXXhRO66_I-7Ud83JS0eekufla12345.jpg": "/avatar/t/6EeXXhRO66_I-7Ud83JS0eekufla12345.jpg",
+		"/healthz": "/healthz",
+		"/avatar/": "/avatar/",
+	} {
+		if got := maskPath(in); got != want {
+			t.Errorf("maskPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

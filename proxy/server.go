@@ -414,21 +414,35 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 			return c.Status(fe.Code).SendString(strings.ToLower(fiber.ErrBadRequest.Message) + "\n")
 		}
 	}
-	s.log.Error("internal error", "path", redactPath(c.Path()), "err", err)
+	s.log.Error("internal error", "path", maskPath(c.Path()), "err", err)
 	return c.Status(fiber.StatusInternalServerError).SendString("internal error\n")
 }
 
-// redactPath hides the chat id of an /avatar path in logs.
-func redactPath(p string) string {
-	if rest, ok := strings.CutPrefix(p, "/avatar/"); ok {
-		if raw, _, err := parseFile(rest); err == nil {
-			if chat, err := upstream.ParseChatID(raw); err == nil {
-				return "/avatar/" + chat.Masked()
-			}
-		}
-		return "/avatar/…"
+// maskPath hides the phone numbers of an /avatar path for logs: every run
+// of digits keeps only its last four. It does not parse the path again (the
+// access log calls it for every request); an opaque /avatar/t/ path has no
+// number to hide.
+func maskPath(p string) string {
+	rest, ok := strings.CutPrefix(p, "/avatar/")
+	if !ok || strings.HasPrefix(rest, "t/") {
+		return p
 	}
-	return p
+	b := []byte(p)
+	for i := len(p) - len(rest); i < len(b); {
+		if b[i] < '0' || b[i] > '9' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+		for k := i; k < j-4; k++ {
+			b[k] = '*'
+		}
+		i = j
+	}
+	return string(b)
 }
 
 // Cache-Status values (RFC 9211) with the cache name avatarproxy.
