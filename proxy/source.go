@@ -20,15 +20,8 @@ type sourceResult struct {
 // waited for another's load.
 func (s *Server) source(ctx context.Context, chat upstream.ChatID, preview bool) (e *entry, cacheStatus string, led bool, err error) {
 	skey := sourceKey(chat, preview)
-	now := s.cfg.Now()
-	if e, ok := s.mem.Get(skey); ok {
-		switch e.fresh.age(now) {
-		case ageFresh:
-			return e, csHitRender, true, nil
-		case ageStale:
-			s.refreshAsync(chat, preview, nil)
-			return e, csHitRender, true, nil
-		}
+	if e, ok := s.mem.Get(skey); ok && s.servable(e, chat, preview, false) {
+		return e, csHitRender, true, nil
 	}
 	v, err, _ := s.sources.Do(skey, func() (any, error) {
 		led = true
@@ -41,9 +34,21 @@ func (s *Server) source(ctx context.Context, chat upstream.ChatID, preview bool)
 	return r.e, r.cacheStatus, led, nil
 }
 
-// loadSource finds a servable record for chat. With refresh it skips stale
-// copies and asks the gateway (a background revalidation); otherwise a stale
-// copy is served and revalidated behind the response.
+// servable reports whether a cached source may be used now: fresh, or stale
+// when this is not itself the refresh, in which case one is started.
+func (s *Server) servable(e *entry, chat upstream.ChatID, preview, refresh bool) bool {
+	switch e.fresh.age(s.cfg.Now()) {
+	case ageFresh:
+		return true
+	case ageStale:
+		if !refresh {
+			s.refreshAsync(chat, preview, nil)
+			return true
+		}
+	}
+	return false
+}
+
 // setSource caches a source record and waits until it is visible: ristretto
 // applies Sets asynchronously, and a request for another size of the same
 // chat arriving in that gap would otherwise cost a second gateway call.
@@ -52,6 +57,9 @@ func (s *Server) setSource(skey string, chat upstream.ChatID, e *entry) {
 	s.mem.Wait()
 }
 
+// loadSource finds a servable record for chat. With refresh it skips stale
+// copies and asks the gateway (a background revalidation); otherwise a stale
+// copy is served and revalidated behind the response.
 func (s *Server) loadSource(ctx context.Context, chat upstream.ChatID, preview, refresh bool) (*sourceResult, error) {
 	skey := sourceKey(chat, preview)
 	now := s.cfg.Now()
@@ -59,14 +67,8 @@ func (s *Server) loadSource(ctx context.Context, chat upstream.ChatID, preview, 
 	// Checked again inside the flight: a load that finished just before this
 	// one started has already done the work.
 	if e, ok := s.mem.Get(skey); ok {
-		switch e.fresh.age(now) {
-		case ageFresh:
+		if s.servable(e, chat, preview, refresh) {
 			return &sourceResult{e, csHitRender}, nil
-		case ageStale:
-			if !refresh {
-				s.refreshAsync(chat, preview, nil)
-				return &sourceResult{e, csHitRender}, nil
-			}
 		}
 		old = e
 	}
