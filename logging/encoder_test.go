@@ -1,0 +1,117 @@
+package logging
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+)
+
+// viaSlog is what slog's own handler writes for the same line.
+func viaSlog(tb testing.TB, text bool, t time.Time, level slog.Level, key, val string, raw []byte, n int64, d time.Duration) string {
+	tb.Helper()
+	var out bytes.Buffer
+	var h slog.Handler = slog.NewJSONHandler(&out, nil)
+	if text {
+		h = slog.NewTextHandler(&out, nil)
+	}
+	r := slog.NewRecord(t, level, "request", 0)
+	r.AddAttrs(slog.String(key, val), slog.String("raw", string(raw)), slog.Int64("n", n), slog.Duration("took", d))
+	if err := h.Handle(context.Background(), r); err != nil {
+		tb.Fatal(err)
+	}
+	return out.String()
+}
+
+func viaEncoder(text bool, t time.Time, level slog.Level, key, val string, raw []byte, n int64, d time.Duration) string {
+	e := Encoder{Text: text}
+	b := e.Begin(nil, t, level, "request")
+	b = e.String(b, key, val)
+	b = e.Bytes(b, "raw", raw)
+	b = e.Int(b, "n", n)
+	b = e.Duration(b, "took", d)
+	return string(e.End(b))
+}
+
+func TestEncoderMatchesSlog(t *testing.T) {
+	at := time.Date(2026, 11, 23, 23, 0, 20, 120_000_000, time.FixedZone("X", 3*3600))
+	for _, tc := range []struct {
+		name, key, val string
+	}{
+		{"plain", "path", "/avatar/*******4567@c.us.jpg"},
+		{"empty", "id", ""},
+		{"spaces and equals", "cache", "avatarproxy; hit; detail=stale"},
+		{"quotes and backslash", "path", `/a"b\c`},
+		{"controls", "path", "a\nb\rc\td\x00e\x1f\x7f"},
+		{"html stays", "path", "<script>&amp;"},
+		{"unicode", "name", "Андрей 😀"},
+		{"invalid utf8", "path", "a\xffb\xc3"},
+		{"line separators", "path", "a\u2028b\u2029c"},
+		{"unprintable rune", "path", "a\u00adb\u200bc"},
+		{"odd key", "a key=", "v"},
+	} {
+		for _, text := range []bool{false, true} {
+			for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
+				raw := []byte(tc.val + " raw")
+				want := viaSlog(t, text, at, level, tc.key, tc.val, raw, -42, 1234567*time.Nanosecond)
+				got := viaEncoder(text, at, level, tc.key, tc.val, raw, -42, 1234567*time.Nanosecond)
+				if got != want {
+					t.Errorf("%s (text=%v, %v):\n got %q\nwant %q", tc.name, text, level, got, want)
+				}
+			}
+		}
+	}
+}
+
+// Times whose millisecond or nanosecond digits end in zeros are where a
+// hand-made formatter usually differs.
+func TestEncoderTimes(t *testing.T) {
+	for _, ns := range []int{0, 1, 1_000_000, 100_000_000, 999_999_999, 120_000_000, 5_000} {
+		at := time.Date(2026, 1, 2, 3, 4, 5, ns, time.UTC)
+		if ns == 5_000 {
+			at = time.Date(999, 1, 2, 3, 4, 5, ns, time.FixedZone("", -90*60))
+		}
+		for _, text := range []bool{false, true} {
+			if got, want := viaEncoder(text, at, slog.LevelInfo, "k", "v", nil, 0, 0), viaSlog(t, text, at, slog.LevelInfo, "k", "v", nil, 0, 0); got != want {
+				t.Errorf("ns=%d text=%v:\n got %q\nwant %q", ns, text, got, want)
+			}
+		}
+	}
+}
+
+func FuzzEncoderMatchesSlog(f *testing.F) {
+	f.Add("path", "/avatar/*******4567@c.us.jpg", []byte("avatarproxy; hit"), int64(200), int64(1500))
+	f.Add("", "a\xffb\u2028", []byte("\x00\""), int64(-1), int64(-5))
+	f.Fuzz(func(t *testing.T, key, val string, raw []byte, n, d int64) {
+		zones := []*time.Location{time.UTC, time.FixedZone("", 5*3600+1800), time.FixedZone("", -7*3600)}
+		at := time.Unix(1_790_000_000+n%400_000_000_000, d).In(zones[uint64(n)%3])
+		for _, text := range []bool{false, true} {
+			want := viaSlog(t, text, at, slog.LevelWarn, key, val, raw, n, time.Duration(d))
+			got := viaEncoder(text, at, slog.LevelWarn, key, val, raw, n, time.Duration(d))
+			if got != want {
+				t.Fatalf("text=%v:\n got %q\nwant %q", text, got, want)
+			}
+		}
+	})
+}
+
+func BenchmarkEncoderLine(b *testing.B) {
+	e := Encoder{}
+	buf := make([]byte, 0, 512)
+	at := time.Now()
+	cache := []byte("avatarproxy; hit")
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = e.Begin(buf[:0], at, slog.LevelInfo, "request")
+		buf = e.String(buf, "id", "3f2a9c41d2e8b7a0")
+		buf = e.String(buf, "method", "GET")
+		buf = e.String(buf, "path", "/avatar/*******4567@c.us.jpg")
+		buf = e.Int(buf, "status", 200)
+		buf = e.Int(buf, "bytes", 2579)
+		buf = e.Duration(buf, "duration", 41*time.Microsecond)
+		buf = e.Bytes(buf, "cache", cache)
+		buf = e.Bytes(buf, "avatar", []byte("ok"))
+		buf = e.End(buf)
+	}
+}
