@@ -130,11 +130,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	if cfg.AccessLog {
-		// Access lines go through a queue so a slow log sink never holds a
-		// request; lines beyond it are dropped rather than waited for.
-		aw := logging.NewAsyncWriter(stderr, 8192)
-		defer aw.Close()
-		pcfg.AccessLog = logging.New(aw, cfg.LogFormat, slog.LevelInfo)
+		// Access lines are buffered so a slow log sink never holds a
+		// request; lines beyond the buffer (about a tenth of a second of
+		// lines at full speed) are dropped and counted rather than waited for.
+		lines := logging.NewLines(stderr, 2<<20)
+		defer lines.Close()
+		if err := metrics.RegisterAccessLog(reg, lines.Dropped); err != nil {
+			return err
+		}
+		pcfg.AccessLog = lines
+		pcfg.AccessLogText = cfg.LogFormat == "text"
 	}
 	for _, k := range cfg.SigningKeys {
 		pcfg.SigningKeys = append(pcfg.SigningKeys, []byte(k))

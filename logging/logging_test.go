@@ -2,10 +2,12 @@ package logging
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 type blockingWriter struct {
@@ -21,48 +23,113 @@ func (b *blockingWriter) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-func TestAsyncWriterNeverBlocks(t *testing.T) {
+func TestLinesNeverBlock(t *testing.T) {
 	sink := &blockingWriter{release: make(chan struct{})}
-	a := NewAsyncWriter(sink, 4)
-	log := New(a, "json", slog.LevelInfo)
+	l := NewLines(sink, 1) // the floor: one pipeBuf per shard
+	line := []byte(strings.Repeat("x", 99) + "\n")
 	// The sink is stuck: every call must still return, the excess dropped.
-	for i := range 100 {
-		log.Info("line", "i", i)
+	const total = 10000
+	for i := range total {
+		l.WriteLine(uint64(i), line)
 	}
-	if a.Dropped() < 90 {
-		t.Errorf("dropped %d of 100 with a queue of 4 and a stuck sink", a.Dropped())
+	if l.Dropped() == 0 {
+		t.Error("nothing dropped with a stuck sink and a full buffer")
 	}
 	close(sink.release)
-	a.Close()
+	l.Close()
 	lines := strings.Count(sink.buf.String(), "\n")
-	if lines == 0 || int64(lines)+a.Dropped() != 100 {
-		t.Errorf("written %d + dropped %d != 100", lines, a.Dropped())
+	if lines == 0 || int64(lines)+l.Dropped() != total {
+		t.Errorf("written %d + dropped %d != %d", lines, l.Dropped(), total)
 	}
 }
 
-func TestAsyncWriterKeepsLinesWhole(t *testing.T) {
-	var out bytes.Buffer
-	a := NewAsyncWriter(&out, 1024)
-	log := New(a, "json", slog.LevelInfo)
+// chunkWriter records each Write separately.
+type chunkWriter struct {
+	mu     sync.Mutex
+	chunks [][]byte
+}
+
+func (c *chunkWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.chunks = append(c.chunks, bytes.Clone(p))
+	return len(p), nil
+}
+
+func TestLinesWholeAndInOrder(t *testing.T) {
+	var out chunkWriter
+	l := NewLines(&out, 1<<20)
+	enc := Encoder{}
 	var wg sync.WaitGroup
-	for g := range 8 {
+	const goroutines, each = 8, 500
+	for g := range goroutines {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range 50 {
-				log.Info("request", "g", g, "i", i, "path", "/avatar/*******4567@c.us")
+			var b []byte
+			for i := range each {
+				b = enc.Begin(b[:0], time.Unix(0, 0), slog.LevelInfo, "request")
+				b = enc.Int(b, "g", int64(g))
+				b = enc.Int(b, "i", int64(i))
+				b = enc.String(b, "path", "/avatar/*******4567@c.us.jpg")
+				l.WriteLine(uint64(g), enc.End(b))
 			}
 		}()
 	}
 	wg.Wait()
-	a.Close()
-	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		if !strings.HasPrefix(l, "{") || !strings.HasSuffix(l, "}") {
-			t.Fatalf("torn line %q", l)
+	l.Close()
+	next := make(map[int]int)
+	n := 0
+	for _, c := range out.chunks {
+		if len(c) > pipeBuf || c[len(c)-1] != '\n' {
+			t.Fatalf("a write of %d bytes not ending a line: a reader could see it torn", len(c))
+		}
+		for _, line := range strings.Split(strings.TrimSuffix(string(c), "\n"), "\n") {
+			var rec struct{ G, I int }
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("torn line %q: %v", line, err)
+			}
+			if rec.I != next[rec.G] {
+				t.Fatalf("goroutine %d: line %d after %d", rec.G, rec.I, next[rec.G]-1)
+			}
+			next[rec.G]++
+			n++
 		}
 	}
-	if n := strings.Count(out.String(), "\n"); n != 400 {
-		t.Errorf("%d lines, want 400", n)
+	if n != goroutines*each || l.Dropped() != 0 {
+		t.Errorf("%d lines, %d dropped; want %d, 0", n, l.Dropped(), goroutines*each)
+	}
+}
+
+func TestLinesLongLineAlone(t *testing.T) {
+	var out chunkWriter
+	l := NewLines(&out, 1<<20)
+	long := append(bytes.Repeat([]byte("y"), 3*pipeBuf), '\n')
+	l.WriteLine(0, []byte("a\n"))
+	l.WriteLine(0, long)
+	l.WriteLine(0, []byte("b\n"))
+	l.Close()
+	var all []byte
+	for _, c := range out.chunks {
+		if c[len(c)-1] != '\n' {
+			t.Fatalf("chunk of %d bytes ends mid-line", len(c))
+		}
+		all = append(all, c...)
+	}
+	if want := "a\n" + string(long) + "b\n"; string(all) != want {
+		t.Errorf("got %d bytes, want %d in order", len(all), len(want))
+	}
+}
+
+func TestLinesDropAfterClose(t *testing.T) {
+	var out chunkWriter
+	l := NewLines(&out, 1<<20)
+	l.WriteLine(1, []byte("kept\n"))
+	l.Close()
+	l.WriteLine(1, []byte("late\n"))
+	l.Close() // idempotent
+	if len(out.chunks) != 1 || string(out.chunks[0]) != "kept\n" || l.Dropped() != 1 {
+		t.Errorf("chunks %q, dropped %d", out.chunks, l.Dropped())
 	}
 }
 

@@ -71,6 +71,15 @@ func RegisterDurable(reg prometheus.Registerer, d DurableStater) error {
 	)
 }
 
+// RegisterAccessLog exposes the access-log lines dropped because the log
+// sink could not keep up (dropped reports the running total).
+func RegisterAccessLog(reg prometheus.Registerer, dropped func() int64) error {
+	return reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "avatarproxy_access_log_dropped_total",
+		Help: "Access-log lines dropped because the log sink could not keep up.",
+	}, func() float64 { return float64(dropped()) }))
+}
+
 func b2f(b bool) float64 {
 	if b {
 		return 1

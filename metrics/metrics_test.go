@@ -29,6 +29,9 @@ func TestExposition(t *testing.T) {
 	})); err != nil {
 		t.Fatal(err)
 	}
+	if err := RegisterAccessLog(reg, func() int64 { return 6 }); err != nil {
+		t.Fatal(err)
+	}
 	rec := httptest.NewRecorder()
 	Handler(reg).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
@@ -43,6 +46,7 @@ func TestExposition(t *testing.T) {
 		`avatarproxy_durable_dropped_total 2`,
 		`avatarproxy_durable_errors_total 1`,
 		`avatarproxy_durable_skipped_total 5`,
+		`avatarproxy_access_log_dropped_total 6`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(string(body), want) {

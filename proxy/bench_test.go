@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"io"
 	"net"
 	"strconv"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/avatarproxy/avatarproxy/logging"
 	"github.com/avatarproxy/avatarproxy/upstream/fake"
 )
 
@@ -168,5 +170,19 @@ func BenchmarkSignerVerify(b *testing.B) {
 		if !s.Verify(benchChat, sig) {
 			b.Fatal("signature refused")
 		}
+	}
+}
+
+// BenchmarkHitAccessLog is BenchmarkHit with the access log on, as the
+// binary runs by default: the line is formatted and queued on the hit path
+// and written by the log's own goroutine (to io.Discard here).
+func BenchmarkHitAccessLog(b *testing.B) {
+	lines := logging.NewLines(io.Discard, 2<<20)
+	b.Cleanup(lines.Close)
+	h := newHarness(b, func(c *Config) { c.AccessLog = lines })
+	handler, ctx := warmHit(b, h, "/avatar/"+benchChat+".jpg?size=128")
+	b.ReportAllocs()
+	for b.Loop() {
+		serveFast(b, handler, ctx, 200, "")
 	}
 }

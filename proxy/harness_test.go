@@ -53,6 +53,10 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
+
+// WriteLine makes a syncBuffer the server's access log.
+func (s *syncBuffer) WriteLine(_ uint64, line []byte) { _, _ = s.Write(line) }
+
 func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -184,7 +183,7 @@ func TestReadyz(t *testing.T) {
 func TestAccessLog(t *testing.T) {
 	var buf syncBuffer
 	h := newHarness(t, func(c *Config) {
-		c.AccessLog = slog.New(slog.NewJSONHandler(&buf, nil))
+		c.AccessLog = &buf
 	})
 	h.avatar("79001234567@c.us", 640)
 	resp, _ := h.get("/avatar/79001234567@c.us.jpg?size=64&name=Secret+Name", "X-Request-ID", "abc-123")
@@ -213,6 +212,32 @@ func TestAccessLog(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "79001234567") || strings.Contains(buf.String(), "Secret") {
 		t.Errorf("the access log shows a number or a name:\n%s", buf.String())
+	}
+}
+
+func TestAccessLogText(t *testing.T) {
+	var buf syncBuffer
+	h := newHarness(t, func(c *Config) {
+		c.AccessLog = &buf
+		c.AccessLogText = true
+	})
+	h.avatar("79001234567@c.us", 640)
+	h.get("/avatar/79001234567@c.us.jpg?size=64&name=Secret+Name", "X-Request-ID", "abc-123")
+	h.get("/nope")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d access lines, want 2:\n%s", len(lines), buf.String())
+	}
+	for i, want := range []string{
+		` level=INFO msg=request id=abc-123 method=GET path=/avatar/*******4567@c.us.jpg status=200 bytes=`,
+		` level=INFO msg=request id=`,
+	} {
+		if !strings.HasPrefix(lines[i], "time=") || !strings.Contains(lines[i], want) {
+			t.Errorf("line %d = %q, want it to contain %q", i, lines[i], want)
+		}
+	}
+	if !strings.Contains(lines[0], ` cache="avatarproxy; fwd=uri-miss" avatar=ok`) || !strings.Contains(lines[1], "path=/nope status=404") {
+		t.Errorf("lines:\n%s", buf.String())
 	}
 }
 

@@ -82,8 +82,10 @@ type Config struct {
 	TrustedProxies []string
 	// ServerTiming adds a Server-Timing header with the stages of a fill.
 	ServerTiming bool
-	// AccessLog, when set, gets one line per request.
-	AccessLog *slog.Logger
+	// AccessLog, when set, gets one line per request, shaped as slog's
+	// JSON handler (or its text handler with AccessLogText) would write it.
+	AccessLog     LineWriter
+	AccessLogText bool
 	// Ready reports why the server should not take traffic ("" when it
 	// should), for /readyz.
 	Ready func(ctx context.Context) string
@@ -310,8 +312,8 @@ func (s *Server) serveAvatar(c *fiber.Ctx, req *avatarRequest) error {
 			return s.sendLimited(c, req, wait)
 		}
 	}
-	key := variantKey(req)
 	now := s.cfg.Now()
+	key := variantKey(req)
 	if e, ok := s.mem.Get(key); ok {
 		switch e.fresh.age(now) {
 		case ageFresh:
@@ -414,35 +416,8 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 			return c.Status(fe.Code).SendString(strings.ToLower(fiber.ErrBadRequest.Message) + "\n")
 		}
 	}
-	s.log.Error("internal error", "path", maskPath(c.Path()), "err", err)
+	s.log.Error("internal error", "path", string(appendMaskedPath(nil, c.Path())), "err", err)
 	return c.Status(fiber.StatusInternalServerError).SendString("internal error\n")
-}
-
-// maskPath hides the phone numbers of an /avatar path for logs: every run
-// of digits keeps only its last four. It does not parse the path again (the
-// access log calls it for every request); an opaque /avatar/t/ path has no
-// number to hide.
-func maskPath(p string) string {
-	rest, ok := strings.CutPrefix(p, "/avatar/")
-	if !ok || strings.HasPrefix(rest, "t/") {
-		return p
-	}
-	b := []byte(p)
-	for i := len(p) - len(rest); i < len(b); {
-		if b[i] < '0' || b[i] > '9' {
-			i++
-			continue
-		}
-		j := i
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		for k := i; k < j-4; k++ {
-			b[k] = '*'
-		}
-		i = j
-	}
-	return string(b)
 }
 
 // Cache-Status values (RFC 9211) with the cache name avatarproxy.
@@ -460,6 +435,7 @@ func (s *Server) send(c *fiber.Ctx, e *entry, now time.Time, cacheStatus string)
 	// SetCanonical with canonical keys skips fasthttp's per-call key
 	// normalisation and its copy into a scratch buffer (a fifth of the hit
 	// path's CPU in BenchmarkHit); SetCanonical copies the values.
+	noteAccess(c, cacheStatus, e.status)
 	h := &c.Response().Header
 	var buf [128]byte
 	h.SetCanonical(hdrXContentTypeOptions, valNosniff)
