@@ -175,7 +175,9 @@ func NewMemory[V any](cfg MemoryConfig, cost func(V) int64) (*Memory[V], error) 
 }
 
 // Get returns the value stored under key. ok=false means a miss: never Set,
-// not admitted, evicted, expired, deleted or purged by DeleteTag.
+// not admitted, evicted, expired, deleted or purged by DeleteTag. Get keeps
+// nothing of key but its hash, so key may be a view of memory the caller
+// reuses (an unsafe.String over a pooled buffer) once Get returns.
 func (m *Memory[V]) Get(key string) (v V, ok bool) {
 	e, ok := m.c.Get(key)
 	if !ok || e == nil {

@@ -81,14 +81,16 @@ func (e *entry) cacheControl(b []byte, now time.Time, maxStale time.Duration) []
 // Keys. The memory tag of every key of a chat is chat.String(), so a purge
 // drops all of them.
 func variantKey(r *avatarRequest) string {
-	b := make([]byte, 0, 96)
+	return string(appendVariantKey(make([]byte, 0, 96), r))
+}
+
+func appendVariantKey(b []byte, r *avatarRequest) []byte {
 	b = append(b, 'v', 0)
 	b = append(b, r.Chat.String()...)
 	b = append(b, 0)
 	b = strconv.AppendInt(b, int64(r.Size), 10)
 	b = append(b, 0, byte(r.Format), byte(r.Fallback), 0)
-	b = append(b, r.Name...)
-	return string(b)
+	return append(b, r.Name...)
 }
 
 func sourceKey(chat upstream.ChatID, preview bool) string {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
@@ -313,20 +314,31 @@ func (s *Server) serveAvatar(c *fiber.Ctx, req *avatarRequest) error {
 		}
 	}
 	now := s.cfg.Now()
-	key := variantKey(req)
-	if e, ok := s.mem.Get(key); ok {
+	// The key is built in pooled memory and looked up without becoming a
+	// string: a hit, the common case, allocates nothing. The memory cache
+	// only hashes a key it is asked for and keeps nothing of it.
+	kb := keyBufs.Get().(*[]byte)
+	*kb = appendVariantKey((*kb)[:0], req)
+	if e, ok := s.mem.Get(unsafe.String(unsafe.SliceData(*kb), len(*kb))); ok {
 		switch e.fresh.age(now) {
 		case ageFresh:
+			keyBufs.Put(kb)
 			s.stats.MemoryHits.Add(1)
 			return s.send(c, e, now, csHit)
 		case ageStale:
+			keyBufs.Put(kb)
 			s.stats.StaleHits.Add(1)
 			s.refreshAsync(ownChat(req.Chat), s.usePreview(req.Size), e.fresh)
 			return s.send(c, e, now, csHitStale)
 		}
 	}
+	key := string(*kb)
+	keyBufs.Put(kb)
 	return s.miss(c, req, key, now)
 }
+
+// keyBufs holds the scratch a memory-cache key is built in.
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 96); return &b }}
 
 var errForbidden = errors.New("forbidden")
 
