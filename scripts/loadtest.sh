@@ -104,11 +104,12 @@ start_fake() {
   FAKE_ENV+=(AVATAR_UPSTREAM_RPS=1000 AVATAR_UPSTREAM_CONCURRENCY=64)
 }
 
-mapfile -t PORTS < <("$LG" ports -n 5)
-P_PROXY=${PORTS[0]} P_NGINX=${PORTS[1]} P_S3=${PORTS[2]} P_S3C=${PORTS[3]} P_QUIET=${PORTS[4]}
+mapfile -t PORTS < <("$LG" ports -n 6)
+P_PROXY=${PORTS[0]} P_NGINX=${PORTS[1]} P_S3=${PORTS[2]} P_S3C=${PORTS[3]} P_QUIET=${PORTS[4]} P_NGLOG=${PORTS[5]}
 PROXY=http://127.0.0.1:$P_PROXY
 QUIET=http://127.0.0.1:$P_QUIET
 NGX=http://127.0.0.1:$P_NGINX
+NGXLOG=http://127.0.0.1:$P_NGLOG
 
 # --- nginx, its own config ----------------------------------------------------
 mkdir -p "$WORK/www/avatar" "$WORK/www/d" "$WORK/nginx/tmp"
@@ -138,6 +139,14 @@ http {
     listen 127.0.0.1:$P_NGINX;
     root $WORK/www;
     add_header Cache-Control "public, max-age=86400";
+  }
+  # The same with an access log, buffered as a busy site would set it, to
+  # compare with avatarproxy's default (a line per request, buffered).
+  server {
+    listen 127.0.0.1:$P_NGLOG;
+    root $WORK/www;
+    add_header Cache-Control "public, max-age=86400";
+    access_log $WORK/nginx/access.log combined buffer=64k flush=1s;
   }
 }
 EOF
@@ -221,31 +230,35 @@ if want hit || want 304; then
   cmp -s <(curl -fs "$NGX/avatar/79001234561@c.us.jpg") <(curl -fs "$PROXY$PATH1") || { say "nginx and avatarproxy bytes differ"; exit 1; }
   NETAG=$(curl -fsI "$NGX/avatar/79001234561@c.us.jpg" | awk -F': ' 'tolower($1) == "etag" {print $2}' | tr -d '\r')
   BYTES=$(stat -c %s "$WORK/www/avatar/79001234561@c.us.jpg")
-  NOTES+=("hit/304: one 128 px JPEG of $BYTES bytes, identical bytes from both; medians of $ROUNDS alternating ${DURATION}s wrk runs; the access log (on by default) goes to a file")
-  : >"$WORK/hit.p" && : >"$WORK/hit.q" && : >"$WORK/hit.n" && : >"$WORK/304.p" && : >"$WORK/304.n"
+  NOTES+=("hit/304: one 128 px JPEG of $BYTES bytes, identical bytes from both; medians of $ROUNDS alternating ${DURATION}s wrk runs; access logs (avatarproxy's default; nginx's combined format, buffer=64k) go to files")
+  FILES=(hit.p hit.nl hit.q hit.n 304.p 304.nl)
+  for f in "${FILES[@]}"; do : >"$WORK/$f"; done
   for r in $(seq "$ROUNDS"); do
     # Alternate who goes first, so drift on a shared machine hits both.
-    order=(p q n)
-    [ $((r % 2)) = 1 ] || order=(n q p)
+    order=(p nl q n)
+    [ $((r % 2)) = 1 ] || order=(n q nl p)
     for who in "${order[@]}"; do
-      if [ "$who" = q ]; then
-        if want hit; then wrk_run "$QUIET$PATH1" >>"$WORK/hit.q"; fi
-      elif [ "$who" = p ]; then
+      case $who in
+      p)
         if want hit; then wrk_run "$PROXY$PATH1" >>"$WORK/hit.p"; fi
         if want 304; then wrk_run "$PROXY$PATH1" "If-None-Match: $PETAG" >>"$WORK/304.p"; fi
-      else
-        if want hit; then wrk_run "$NGX/avatar/79001234561@c.us.jpg" >>"$WORK/hit.n"; fi
-        if want 304; then wrk_run "$NGX/avatar/79001234561@c.us.jpg" "If-None-Match: $NETAG" >>"$WORK/304.n"; fi
-      fi
+        ;;
+      nl)
+        if want hit; then wrk_run "$NGXLOG/avatar/79001234561@c.us.jpg" >>"$WORK/hit.nl"; fi
+        if want 304; then wrk_run "$NGXLOG/avatar/79001234561@c.us.jpg" "If-None-Match: $NETAG" >>"$WORK/304.nl"; fi
+        ;;
+      q) if want hit; then wrk_run "$QUIET$PATH1" >>"$WORK/hit.q"; fi ;;
+      n) if want hit; then wrk_run "$NGX/avatar/79001234561@c.us.jpg" >>"$WORK/hit.n"; fi ;;
+      esac
     done
-    say "round $r: $(for f in hit.p hit.q hit.n 304.p 304.n; do [ -s "$WORK/$f" ] && printf '%s %s r/s p99 %s ms; ' "$f" "$(tail -1 "$WORK/$f" | awk '{print $1}')" "$(tail -1 "$WORK/$f" | awk '{print $3}')"; done)"
+    say "round $r: $(for f in "${FILES[@]}"; do [ -s "$WORK/$f" ] && printf '%s %s r/s p99 %s ms; ' "$f" "$(tail -1 "$WORK/$f" | awk '{print $1}')" "$(tail -1 "$WORK/$f" | awk '{print $3}')"; done)"
   done
   if want hit; then
-    row "memory hit (200)" "$WORK/hit.p" "$WORK/hit.n"
-    row "memory hit, --access-log=false" "$WORK/hit.q" "$WORK/hit.n"
+    row "memory hit, access log on" "$WORK/hit.p" "$WORK/hit.nl"
+    row "memory hit, access log off" "$WORK/hit.q" "$WORK/hit.n"
   fi
-  if want 304; then row "revalidation (304)" "$WORK/304.p" "$WORK/304.n"; fi
-  for f in hit.p hit.q hit.n 304.p 304.n; do
+  if want 304; then row "revalidation (304), access log on" "$WORK/304.p" "$WORK/304.nl"; fi
+  for f in "${FILES[@]}"; do
     if [ -s "$WORK/$f" ] && awk '$4 != "0" {bad = 1} END {exit !bad}' "$WORK/$f"; then
       NOTES+=("WARNING: $f had non-2xx/3xx answers or socket errors: $(awk '{print $4}' "$WORK/$f" | paste -sd' ')")
     fi
