@@ -1,0 +1,57 @@
+package jpegscale
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var updateSeeds = flag.Bool("update-seeds", false, "rewrite testdata/fuzz/FuzzDecodeScaled seed files")
+
+func fuzzSeeds(tb testing.TB) map[string][]byte {
+	tb.Helper()
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return b
+	}
+	c420 := encode(tb, synth(16, 16, 5), 75)
+	return map[string][]byte{
+		"go-420-16x16":        c420,
+		"go-420-9x7":          encode(tb, synth(9, 7, 6), 90),
+		"go-gray-8x8":         encode(tb, gray(synth(8, 8, 7)), 75),
+		"go-420-truncated":    c420[:len(c420)-40],
+		"q50-444":             read("video-001.q50.444.jpeg"),
+		"q50-420-progressive": read("video-001.q50.420.progressive.jpeg"),
+	}
+}
+
+// TestFuzzSeeds keeps testdata/fuzz/FuzzDecodeScaled in step with
+// fuzzSeeds: run `go test -run TestFuzzSeeds -update-seeds` after changing it.
+func TestFuzzSeeds(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzDecodeScaled")
+	for name, data := range fuzzSeeds(t) {
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\nuint8(%d)\n", data, len(data)%4)
+		path := filepath.Join(dir, "seed-"+name)
+		if *updateSeeds {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run with -update-seeds)", err)
+		}
+		if string(got) != body {
+			t.Errorf("%s is stale (run with -update-seeds)", path)
+		}
+	}
+}
