@@ -11,6 +11,8 @@ import (
 	"image/png"
 
 	"golang.org/x/image/webp"
+
+	"github.com/avatarproxy/avatarproxy/resize/internal/jpegscale"
 )
 
 // codec is one accepted source format. The decoders are called directly, not
@@ -146,6 +148,11 @@ func decode(src []byte, lim Limits) (image.Image, Info, error) {
 	if err != nil {
 		return nil, Info{}, err
 	}
+	return decodeProbed(src, c, info)
+}
+
+// decodeProbed decodes src, which probe has accepted as c with info.
+func decodeProbed(src []byte, c *codec, info Info) (image.Image, Info, error) {
 	img, err := c.decode(bytes.NewReader(src))
 	if err != nil {
 		return nil, Info{}, classify(c, err)
@@ -164,4 +171,55 @@ func decode(src []byte, lim Limits) (image.Image, Info, error) {
 		return canvas, info, nil
 	}
 	return nil, Info{}, fmt.Errorf("%w: %s decoded to %v, header says %v", ErrCorrupt, c.name, b, want)
+}
+
+// shrinkDenom is the JPEG shrink-on-load factor for a square of edge size:
+// the largest of 8, 4 and 2 that leaves the short edge, rounded down, at
+// least size, or 1 (decode at full size) for other formats, size <= 0
+// (crop only) and enlargements.
+func shrinkDenom(c *codec, info Info, size int) int {
+	if c != codecJPEG || size <= 0 {
+		return 1
+	}
+	short := min(info.Width, info.Height)
+	for _, d := range []int{8, 4, 2} {
+		if short/d >= size {
+			return d
+		}
+	}
+	return 1
+}
+
+// decodeForSquare is Decode for a size x size square (Render): a JPEG at
+// least twice as large as needed is decoded at 1/2, 1/4 or 1/8 scale in the
+// DCT domain (an area average of the low-passed block, so what square
+// does next sees a reduction without aliasing), which skips most of the inverse DCT and
+// pixel writes of a full decode. The limits are checked before, exactly as
+// for Decode. The scaled image is cut to whole cells: a partial cell at the
+// right or bottom edge would average in the block's padding.
+func decodeForSquare(src []byte, lim Limits, size int) (image.Image, error) {
+	c, info, err := probe(src, lim)
+	if err != nil {
+		return nil, err
+	}
+	denom := shrinkDenom(c, info, size)
+	if denom == 1 {
+		img, _, err := decodeProbed(src, c, info)
+		return img, err
+	}
+	img, err := jpegscale.Decode(bytes.NewReader(src), denom)
+	if err != nil {
+		return nil, classify(c, err)
+	}
+	want := image.Rect(0, 0, (info.Width+denom-1)/denom, (info.Height+denom-1)/denom)
+	if b := img.Bounds(); b != want {
+		return nil, fmt.Errorf("%w: %s decoded at 1/%d to %v, header says %v", ErrCorrupt, c.name, denom, b, want)
+	}
+	whole := image.Rect(0, 0, info.Width/denom, info.Height/denom)
+	if s, ok := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	}); ok {
+		return s.SubImage(whole), nil
+	}
+	return img, nil
 }

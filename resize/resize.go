@@ -119,7 +119,7 @@ func Render(src []byte, spec Spec, lim Limits) ([]byte, error) {
 	if int64(spec.Size)*int64(spec.Size) > lim.maxPixels() {
 		return nil, fmt.Errorf("%w: output %dx%d > %d", ErrTooManyPixels, spec.Size, spec.Size, lim.maxPixels())
 	}
-	img, err := Decode(src, lim)
+	img, err := decodeForSquare(src, lim, spec.Size)
 	if err != nil {
 		return nil, err
 	}
