@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"sync"
+	"sync/atomic"
 )
 
 // plane is a window onto 8-bit samples with c interleaved channels per pixel
@@ -57,9 +58,9 @@ func resample(dst, src plane) {
 	case cur.w == dst.w && cur.h == dst.h:
 		copyPlane(dst, cur)
 	case cur.w == dst.w:
-		filterV(dst, cur, newWeights(cur.h, dst.h))
+		filterV(dst, cur, weightsFor(cur.h, dst.h))
 	case cur.h == dst.h:
-		filterH(dst, cur, newWeights(cur.w, dst.w))
+		filterH(dst, cur, weightsFor(cur.w, dst.w))
 	default:
 		buf := getBuf(max(dst.w*cur.h, cur.w*dst.h) * cur.c)
 		defer putBuf(buf)
@@ -68,12 +69,12 @@ func resample(dst, src plane) {
 		// when shrinking, horizontal first when enlarging.
 		if dst.h < cur.h {
 			mid := plane{pix: *buf, stride: cur.w * cur.c, w: cur.w, h: dst.h, c: cur.c}
-			filterV(mid, cur, newWeights(cur.h, dst.h))
-			filterH(dst, mid, newWeights(cur.w, dst.w))
+			filterV(mid, cur, weightsFor(cur.h, dst.h))
+			filterH(dst, mid, weightsFor(cur.w, dst.w))
 		} else {
 			mid := plane{pix: *buf, stride: dst.w * cur.c, w: dst.w, h: cur.h, c: cur.c}
-			filterH(mid, cur, newWeights(cur.w, dst.w))
-			filterV(dst, mid, newWeights(cur.h, dst.h))
+			filterH(mid, cur, weightsFor(cur.w, dst.w))
+			filterV(dst, mid, weightsFor(cur.h, dst.h))
 		}
 	}
 }
@@ -222,6 +223,36 @@ func lanczos3(x float64) float64 {
 	}
 	px := math.Pi * x
 	return 3 * math.Sin(px) * math.Sin(px/3) / (px * px)
+}
+
+// weightsFor is newWeights through a cache: avatars come in a few sizes
+// from a few source sizes, and building a table (hundreds of sines) was
+// about 5% of a 640->128 render. The cache is bounded in bytes, since
+// output sizes come from clients; past the bound tables are built each time.
+func weightsFor(srcLen, dstLen int) weights {
+	k := [2]int{srcLen, dstLen}
+	if w, ok := weightCache.m.Load(k); ok {
+		return w.(weights)
+	}
+	w := newWeights(srcLen, dstLen)
+	size := int64(len(w.start))*8 + int64(len(w.w))*4
+	if weightCache.bytes.Add(size) > maxWeightCacheBytes {
+		weightCache.bytes.Add(-size)
+		return w
+	}
+	if _, loaded := weightCache.m.LoadOrStore(k, w); loaded {
+		weightCache.bytes.Add(-size)
+	}
+	return w
+}
+
+// maxWeightCacheBytes bounds weightCache: a 640->128 pair takes 4.5 KiB.
+const maxWeightCacheBytes = 4 << 20
+
+// weightCache holds immutable weights by [srcLen, dstLen].
+var weightCache struct {
+	m     sync.Map
+	bytes atomic.Int64
 }
 
 func newWeights(srcLen, dstLen int) weights {
