@@ -5,11 +5,11 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/avatarproxy/avatarproxy/logging"
 )
@@ -33,6 +33,9 @@ var accessRecords = sync.Pool{New: func() any {
 // statuses it answered with; reading them back from the response headers
 // cost a fifth of the line) and the memory the line is built in.
 type accessRecord struct {
+	start         time.Time
+	id            []byte // the request id: the request's own, or gen
+	gen           [16]byte
 	cache, avatar string // Cache-Status and avatar status, "" when not sent
 	line, path    []byte
 }
@@ -41,8 +44,8 @@ type accessRecord struct {
 type accessKey struct{}
 
 // noteAccess records what send answered, for the access log.
-func noteAccess(c *fiber.Ctx, cacheStatus, avatarStatus string) {
-	if r, ok := c.Context().UserValue(accessKey{}).(*accessRecord); ok {
+func noteAccess(ctx *fasthttp.RequestCtx, cacheStatus, avatarStatus string) {
+	if r, ok := ctx.UserValue(accessKey{}).(*accessRecord); ok {
 		r.cache, r.avatar = cacheStatus, avatarStatus
 	}
 }
@@ -54,30 +57,43 @@ func noteAccess(c *fiber.Ctx, cacheStatus, avatarStatus string) {
 // logging.Encoder into pooled memory instead of going through slog: slog's
 // attrs and handler cost about three times the rest of a hit.
 func (s *Server) accessLog(c *fiber.Ctx) error {
-	// fasthttp reads the clock just before calling the handler; zero only
-	// when a handler is called without a server (benchmarks).
-	start := c.Context().Time()
-	if start.IsZero() {
-		start = time.Now()
-	}
-	// id may alias the request's memory: it is logged before the handler
-	// returns, and SetCanonical copies it into the response.
-	id := c.Request().Header.Peek(headerRequestID)
-	var gen [16]byte
-	if !validRequestID(id) {
-		id = appendRequestID(gen[:0])
-	}
-	c.Response().Header.SetCanonical(hdrXRequestID, id)
-	rec := accessRecords.Get().(*accessRecord)
-	rec.cache, rec.avatar = "", ""
-	c.Context().SetUserValue(accessKey{}, rec)
+	rec := s.startAccess(c.Context())
 	if err := c.Next(); err != nil {
 		// Map it now so the line below logs the status the client gets.
 		if herr := s.handleError(c, err); herr != nil {
+			rec.release(c.Context())
 			return herr
 		}
 	}
-	status := c.Response().StatusCode()
+	s.finishAccess(c.Context(), rec)
+	return nil
+}
+
+// startAccess sets the request id and hands the request an accessRecord
+// for send to fill in; finishAccess (or release) must follow.
+func (s *Server) startAccess(ctx *fasthttp.RequestCtx) *accessRecord {
+	rec := accessRecords.Get().(*accessRecord)
+	// fasthttp reads the clock just before calling the handler; zero only
+	// when a handler is called without a server (benchmarks).
+	rec.start = ctx.Time()
+	if rec.start.IsZero() {
+		rec.start = time.Now()
+	}
+	rec.cache, rec.avatar = "", ""
+	// The id may alias the request's memory: it is logged before the
+	// handler returns, and SetCanonical copies it into the response.
+	rec.id = ctx.Request.Header.Peek(headerRequestID)
+	if !validRequestID(rec.id) {
+		rec.id = appendRequestID(rec.gen[:0])
+	}
+	ctx.Response.Header.SetCanonical(hdrXRequestID, rec.id)
+	ctx.SetUserValue(accessKey{}, rec)
+	return rec
+}
+
+// finishAccess writes the line of a request answered, and releases rec.
+func (s *Server) finishAccess(ctx *fasthttp.RequestCtx, rec *accessRecord) {
+	status := ctx.Response.StatusCode()
 	level := slog.LevelInfo
 	switch {
 	case status >= 500:
@@ -87,31 +103,36 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	}
 	end := time.Now()
 	enc := logging.Encoder{Text: s.cfg.AccessLogText}
-	rec.path = appendMaskedPath(rec.path[:0], c.Path())
+	rec.path = appendMaskedPath(rec.path[:0], ctx.URI().PathOriginal())
 	b := enc.Begin(rec.line[:0], end, level, "request")
-	b = enc.Bytes(b, "id", id)
-	b = enc.String(b, "method", c.Method())
+	b = enc.Bytes(b, "id", rec.id)
+	b = enc.Bytes(b, "method", ctx.Method())
 	b = enc.Bytes(b, "path", rec.path)
 	b = enc.Int(b, "status", int64(status))
-	b = enc.Int(b, "bytes", int64(len(c.Response().Body())))
-	b = enc.Duration(b, "duration", end.Sub(start))
+	b = enc.Int(b, "bytes", int64(len(ctx.Response.Body())))
+	b = enc.Duration(b, "duration", end.Sub(rec.start))
 	b = enc.String(b, "cache", rec.cache)
 	b = enc.String(b, "avatar", rec.avatar)
 	b = enc.End(b)
-	s.cfg.AccessLog.WriteLine(c.Context().ConnID(), b)
+	s.cfg.AccessLog.WriteLine(ctx.ConnID(), b)
 	rec.line = b
-	c.Context().RemoveUserValue(accessKey{})
+	rec.release(ctx)
+}
+
+// release detaches rec from the request and pools it.
+func (rec *accessRecord) release(ctx *fasthttp.RequestCtx) {
+	ctx.RemoveUserValue(accessKey{})
+	rec.id = nil
 	accessRecords.Put(rec)
-	return nil
 }
 
 // appendMaskedPath appends p with the phone numbers of an /avatar path
 // hidden: every run of digits keeps only its last four. It does not parse
 // the path again (it runs for every request); an opaque /avatar/t/ path has
 // no number to hide.
-func appendMaskedPath(dst []byte, p string) []byte {
-	rest, ok := strings.CutPrefix(p, "/avatar/")
-	if !ok || strings.HasPrefix(rest, "t/") {
+func appendMaskedPath[T string | []byte](dst []byte, p T) []byte {
+	rest, ok := cutPrefix(p, "/avatar/")
+	if !ok || len(rest) >= 2 && rest[0] == 't' && rest[1] == '/' {
 		return append(dst, p...)
 	}
 	n := len(dst)
@@ -131,6 +152,13 @@ func appendMaskedPath(dst []byte, p string) []byte {
 		i = j
 	}
 	return b
+}
+
+func cutPrefix[T string | []byte](s T, prefix string) (T, bool) {
+	if len(s) < len(prefix) || string(s[:len(prefix)]) != prefix {
+		return s, false
+	}
+	return s[len(prefix):], true
 }
 
 // validRequestID accepts what proxies and load balancers send (UUIDs, hex,

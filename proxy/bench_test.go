@@ -36,7 +36,7 @@ func fastCtx(target string, hdr ...string) *fasthttp.RequestCtx {
 
 // serveFast runs one request through handler and checks the answer; the
 // response is reset afterwards so ctx can be reused.
-func serveFast(tb testing.TB, handler fasthttp.RequestHandler, ctx *fasthttp.RequestCtx, wantCode int, wantCacheStatus string) {
+func serveCtx(tb testing.TB, handler fasthttp.RequestHandler, ctx *fasthttp.RequestCtx, wantCode int, wantCacheStatus string) {
 	handler(ctx)
 	if code := ctx.Response.StatusCode(); code != wantCode {
 		tb.Fatalf("status %d, want %d: %q", code, wantCode, firstBytes(ctx.Response.Body()))
@@ -55,24 +55,39 @@ const benchChat = "79001234561@c.us"
 // path and returns a context whose next request is a memory hit.
 func warmHit(b *testing.B, h *harness, target string, hdr ...string) (fasthttp.RequestHandler, *fasthttp.RequestCtx) {
 	b.Helper()
+	return warmHitWith(b, h, h.srv.Handler(), target, hdr...)
+}
+
+func warmHitWith(b *testing.B, h *harness, handler fasthttp.RequestHandler, target string, hdr ...string) (fasthttp.RequestHandler, *fasthttp.RequestCtx) {
+	b.Helper()
 	h.avatar(benchChat, 640)
-	handler := h.srv.App().Handler()
 	ctx := fastCtx(target, hdr...)
-	serveFast(b, handler, ctx, 200, csMiss)
+	serveCtx(b, handler, ctx, 200, csMiss)
 	h.settle()
-	serveFast(b, handler, ctx, 200, csHit)
+	serveCtx(b, handler, ctx, 200, csHit)
 	return handler, ctx
 }
 
-// BenchmarkHit is the memory-hit path: route, parse, cache lookup, headers,
-// a shared body. It runs through the fiber app's handler with one reused
-// fasthttp context (no socket), unsigned as in the demo.
+// BenchmarkHit is the memory-hit path: parse, cache lookup, headers, a
+// shared body. It runs through the server's whole handler (the fast path)
+// with one reused fasthttp context (no socket), unsigned as in the demo.
 func BenchmarkHit(b *testing.B) {
 	h := newHarness(b)
 	handler, ctx := warmHit(b, h, "/avatar/"+benchChat+".jpg?size=128")
 	b.ReportAllocs()
 	for b.Loop() {
-		serveFast(b, handler, ctx, 200, "")
+		serveCtx(b, handler, ctx, 200, "")
+	}
+}
+
+// BenchmarkHitFiber is BenchmarkHit through the fiber route alone, without
+// the fast path: what fiber's per-request work costs.
+func BenchmarkHitFiber(b *testing.B) {
+	h := newHarness(b)
+	handler, ctx := warmHitWith(b, h, h.srv.App().Handler(), "/avatar/"+benchChat+".jpg?size=128")
+	b.ReportAllocs()
+	for b.Loop() {
+		serveCtx(b, handler, ctx, 200, "")
 	}
 }
 
@@ -83,7 +98,7 @@ func BenchmarkHitSigned(b *testing.B) {
 	handler, ctx := warmHit(b, h, "/avatar/"+benchChat+".jpg?size=128&name=Anna+Petrova&sig="+sig)
 	b.ReportAllocs()
 	for b.Loop() {
-		serveFast(b, handler, ctx, 200, "")
+		serveCtx(b, handler, ctx, 200, "")
 	}
 }
 
@@ -97,7 +112,7 @@ func BenchmarkHitParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := fastCtx(target)
 		for pb.Next() {
-			serveFast(b, handler, ctx, 200, "")
+			serveCtx(b, handler, ctx, 200, "")
 		}
 	})
 }
@@ -116,7 +131,7 @@ func BenchmarkNotModified(b *testing.B) {
 	ctx = fastCtx(target, "If-None-Match", etag)
 	b.ReportAllocs()
 	for b.Loop() {
-		serveFast(b, handler, ctx, 304, "")
+		serveCtx(b, handler, ctx, 304, "")
 	}
 }
 
@@ -128,14 +143,14 @@ func BenchmarkColdMiss(b *testing.B) {
 	h := newHarness(b, func(c *Config) { c.MemoryBytes = 256 << 20 })
 	link := h.cdn.URL(h.cdnURL, h.cdn.Add(fake.Portrait("bench", 640)), h.clock.Now().Add(48*time.Hour))
 	answer := fake.AvatarAnswer(link)
-	handler := h.srv.App().Handler()
+	handler := h.srv.Handler()
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		chat := strconv.Itoa(79100000000+i) + "@c.us"
 		i++
 		h.gw.Set(chat, answer)
-		serveFast(b, handler, fastCtx("/avatar/"+chat+".jpg?size=128"), 200, csMiss)
+		serveCtx(b, handler, fastCtx("/avatar/"+chat+".jpg?size=128"), 200, csMiss)
 	}
 }
 
@@ -183,6 +198,6 @@ func BenchmarkHitAccessLog(b *testing.B) {
 	handler, ctx := warmHit(b, h, "/avatar/"+benchChat+".jpg?size=128")
 	b.ReportAllocs()
 	for b.Loop() {
-		serveFast(b, handler, ctx, 200, "")
+		serveCtx(b, handler, ctx, 200, "")
 	}
 }

@@ -159,7 +159,7 @@ func (s *Server) miss(c *fiber.Ctx, hreq *avatarRequest, key string, now time.Ti
 			if err != nil {
 				return err
 			}
-			return s.send(c, e, s.cfg.Now(), csMiss)
+			return s.send(c.Context(), e, s.cfg.Now(), csMiss)
 		}
 		fr := r.Val.(*fillResult)
 		cs := fr.cacheStatus
@@ -173,7 +173,7 @@ func (s *Server) miss(c *fiber.Ctx, hreq *avatarRequest, key string, now time.Ti
 				c.Set("Server-Timing", v)
 			}
 		}
-		return s.send(c, fr.e, s.cfg.Now(), cs)
+		return s.send(c.Context(), fr.e, s.cfg.Now(), cs)
 	case <-t.C:
 		s.stats.FirstLoadTimeouts.Add(1)
 		e, err := s.placeholderEntry(req, statusUnavailable, nil)
@@ -181,7 +181,7 @@ func (s *Server) miss(c *fiber.Ctx, hreq *avatarRequest, key string, now time.Ti
 			return err
 		}
 		s.countAnswer(e, csMiss)
-		return s.send(c, e, now, csMiss)
+		return s.send(c.Context(), e, now, csMiss)
 	}
 }
 

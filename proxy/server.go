@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 
@@ -186,6 +187,8 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.app = s.newApp()
+	srv := s.app.Server()
+	srv.Handler = s.handler(srv.Handler)
 	return s, nil
 }
 
@@ -223,7 +226,15 @@ func (s *Server) newApp() *fiber.App {
 }
 
 // App exposes the fiber app, for mounting more routes (metrics) and tests.
+// Its own Handler is the fiber app alone, without the fast path.
 func (s *Server) App() *fiber.App { return s.app }
+
+// Handler is the whole request handler the server runs (the fast path for
+// memory hits, then the fiber app), for serving without a listener.
+func (s *Server) Handler() fasthttp.RequestHandler {
+	s.app.Handler() // builds fiber's route tree, as Serve does
+	return s.app.Server().Handler
+}
 
 // Serve answers on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
@@ -314,27 +325,37 @@ func (s *Server) serveAvatar(c *fiber.Ctx, req *avatarRequest) error {
 		}
 	}
 	now := s.cfg.Now()
+	if e, cs := s.memoryHit(req, now); e != nil {
+		return s.send(c.Context(), e, now, cs)
+	}
+	return s.miss(c, req, variantKey(req), now)
+}
+
+// memoryHit is the memory cache's answer for req: the entry and its
+// Cache-Status when it is fresh, or stale within its window (a refresh is
+// then started), or nil. It is the whole of a hit but the writing, shared by
+// the fiber route and the fast path.
+func (s *Server) memoryHit(req *avatarRequest, now time.Time) (*entry, string) {
 	// The key is built in pooled memory and looked up without becoming a
 	// string: a hit, the common case, allocates nothing. The memory cache
 	// only hashes a key it is asked for and keeps nothing of it.
 	kb := keyBufs.Get().(*[]byte)
 	*kb = appendVariantKey((*kb)[:0], req)
-	if e, ok := s.mem.Get(unsafe.String(unsafe.SliceData(*kb), len(*kb))); ok {
-		switch e.fresh.age(now) {
-		case ageFresh:
-			keyBufs.Put(kb)
-			s.stats.MemoryHits.Add(1)
-			return s.send(c, e, now, csHit)
-		case ageStale:
-			keyBufs.Put(kb)
-			s.stats.StaleHits.Add(1)
-			s.refreshAsync(ownChat(req.Chat), s.usePreview(req.Size), e.fresh)
-			return s.send(c, e, now, csHitStale)
-		}
-	}
-	key := string(*kb)
+	e, ok := s.mem.Get(unsafe.String(unsafe.SliceData(*kb), len(*kb)))
 	keyBufs.Put(kb)
-	return s.miss(c, req, key, now)
+	if !ok {
+		return nil, ""
+	}
+	switch e.fresh.age(now) {
+	case ageFresh:
+		s.stats.MemoryHits.Add(1)
+		return e, csHit
+	case ageStale:
+		s.stats.StaleHits.Add(1)
+		s.refreshAsync(ownChat(req.Chat), s.usePreview(req.Size), e.fresh)
+		return e, csHitStale
+	}
+	return nil, ""
 }
 
 // keyBufs holds the scratch a memory-cache key is built in.
@@ -443,12 +464,12 @@ const (
 )
 
 // send writes e. The body is shared, immutable memory: SetBodyRaw avoids a copy.
-func (s *Server) send(c *fiber.Ctx, e *entry, now time.Time, cacheStatus string) error {
+func (s *Server) send(ctx *fasthttp.RequestCtx, e *entry, now time.Time, cacheStatus string) error {
 	// SetCanonical with canonical keys skips fasthttp's per-call key
 	// normalisation and its copy into a scratch buffer (a fifth of the hit
 	// path's CPU in BenchmarkHit); SetCanonical copies the values.
-	noteAccess(c, cacheStatus, e.status)
-	h := &c.Response().Header
+	noteAccess(ctx, cacheStatus, e.status)
+	h := &ctx.Response.Header
 	var buf [128]byte
 	h.SetCanonical(hdrXContentTypeOptions, valNosniff)
 	h.SetCanonical(hdrAccessControlAllowOrigin, valStar)
@@ -459,15 +480,15 @@ func (s *Server) send(c *fiber.Ctx, e *entry, now time.Time, cacheStatus string)
 	h.SetCanonical(hdrCacheControl, e.cacheControl(buf[:0], now, s.cfg.MaxStale))
 	if e.etag != "" {
 		h.SetCanonical(hdrETag, append(buf[:0], e.etag...))
-		if inm := c.Request().Header.Peek(fiber.HeaderIfNoneMatch); len(inm) > 0 && etagMatches(inm, e.etag) {
+		if inm := ctx.Request.Header.Peek(fiber.HeaderIfNoneMatch); len(inm) > 0 && etagMatches(inm, e.etag) {
 			s.stats.NotModified.Add(1)
-			c.Status(fiber.StatusNotModified)
+			ctx.SetStatusCode(fiber.StatusNotModified)
 			return nil
 		}
 	}
-	c.Status(e.code)
+	ctx.SetStatusCode(e.code)
 	h.SetContentType(e.ctype)
-	c.Response().SetBodyRaw(e.body)
+	ctx.Response.SetBodyRaw(e.body)
 	return nil
 }
 

@@ -1,0 +1,83 @@
+package proxy
+
+import (
+	"bytes"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+)
+
+// The fast path answers memory hits of /avatar/{chatId}.{ext} URLs on
+// fasthttp itself, in front of the fiber app. A hit is most of the traffic
+// of an avatar edge, and under load fiber's per-request work (context
+// from a pool, path copies and lowercasing, route matching, the middleware
+// chain) cost more than the hit itself. Everything that is not a plain hit
+// is left to the fiber app untouched, which then does all of it again: the
+// fast path has no error handling of its own, and answers with the same
+// send as the fiber route, so the two cannot differ
+// (TestFastPathMatchesFiber compares them byte for byte).
+
+var avatarPrefix = []byte("/avatar/")
+
+// handler serves a request: the fast path, then the fiber app.
+func (s *Server) handler(fiberHandler fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if !s.serveFast(ctx) {
+			fiberHandler(ctx)
+		}
+	}
+}
+
+// serveFast answers ctx and reports true when it is a GET or HEAD of
+// /avatar/{file} with a valid query and signature that the memory cache can
+// answer. It reports false, having written nothing, for anything else: a
+// miss, bad input, a bad signature, an opaque token, another route, and
+// every request of a server with a per-client rate limit (its client
+// address rules live in fiber).
+func (s *Server) serveFast(ctx *fasthttp.RequestCtx) (served bool) {
+	if s.limiter != nil || !(ctx.IsGet() || ctx.IsHead()) {
+		return false
+	}
+	file, ok := bytes.CutPrefix(ctx.URI().PathOriginal(), avatarPrefix)
+	if !ok || len(file) == 0 || bytes.IndexByte(file, '/') >= 0 {
+		return false
+	}
+	// A panic here would otherwise take the process down: fasthttp does not
+	// recover, and fiber's recover middleware is not on this path.
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("internal error", "path", string(appendMaskedPath(nil, ctx.URI().PathOriginal())), "panic", r)
+			ctx.Response.Reset()
+			ctx.Error("internal error\n", fasthttp.StatusInternalServerError)
+			served = true
+		}
+	}()
+	// The strings alias the request's memory, as fiber's do: nothing
+	// parsed here outlives the request (refreshAsync copies the chat).
+	args := ctx.QueryArgs()
+	q := query{Size: view(args.Peek("size")), D: view(args.Peek("d")), Name: view(args.Peek("name")), Sig: view(args.Peek("sig"))}
+	req, err := parseAvatar(view(file), q)
+	if err != nil {
+		return false
+	}
+	if s.signer != nil && !s.verify(&req, view(args.Peek("exp"))) {
+		return false
+	}
+	now := s.cfg.Now()
+	e, cacheStatus := s.memoryHit(&req, now)
+	if e == nil {
+		return false
+	}
+	var rec *accessRecord
+	if s.cfg.AccessLog != nil {
+		rec = s.startAccess(ctx)
+	}
+	_ = s.send(ctx, e, now, cacheStatus) // send has no error to return
+	if rec != nil {
+		s.finishAccess(ctx, rec)
+	}
+	return true
+}
+
+// view is b as a string without a copy; b must outlive every use of it.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
