@@ -85,11 +85,12 @@ var unzig = [blockSize]int{
 
 // bits holds the unprocessed bits that have been taken from the byte-stream.
 // The n least significant bits of a form the unread bits, to be read in MSB to
-// LSB order.
+// LSB order. Unlike image/jpeg's 32-bit accumulator, which takes one byte at a
+// time and only when a read needs it, a is filled up to 63 bits ahead from
+// bytes already buffered (see fillBuffered); a read sees the same bits.
 type bits struct {
-	a uint32 // accumulator.
-	m uint32 // mask. m==1<<(n-1) when n>0, with m==0 when n==0.
-	n int32  // the number of unread bits in a.
+	a uint64 // accumulator.
+	n uint   // the number of unread bits in a, at most 63.
 }
 
 type decoder struct {
@@ -103,8 +104,9 @@ type decoder struct {
 		// io.Reader that haven't yet been passed further on.
 		buf  [4096]byte
 		i, j int
-		// nUnreadable is the number of bytes to back up i after
-		// overshooting. It can be 0, 1 or 2.
+		// nUnreadable is the number of bytes readByteStuffedByte last
+		// took: 0, 1 or 2. fillBits uses it to step back when the byte
+		// turns out to be a marker, and leaves it 0.
 		nUnreadable int
 	}
 	width, height int
@@ -151,8 +153,8 @@ func (d *decoder) fill() error {
 	if d.bytes.i != d.bytes.j {
 		panic("jpeg: fill called when unread bytes exist")
 	}
-	// Move the last 2 bytes to the start of the buffer, in case we need
-	// to call unreadByteStuffedByte.
+	// Move the last 2 bytes to the start of the buffer, in case fillBits
+	// needs to step back over a 0xff that starts a marker.
 	if d.bytes.j > 2 {
 		d.bytes.buf[0] = d.bytes.buf[d.bytes.j-2]
 		d.bytes.buf[1] = d.bytes.buf[d.bytes.j-1]
@@ -168,21 +170,6 @@ func (d *decoder) fill() error {
 		err = io.ErrUnexpectedEOF
 	}
 	return err
-}
-
-// unreadByteStuffedByte undoes the most recent readByteStuffedByte call,
-// giving a byte of data back from d.bits to d.bytes. The Huffman look-up table
-// requires at least 8 bits for look-up, which means that Huffman decoding can
-// sometimes overshoot and read one or two too many bytes. Two-byte overshoot
-// can happen when expecting to read a 0xff 0x00 byte-stuffed byte.
-func (d *decoder) unreadByteStuffedByte() {
-	d.bytes.i -= d.bytes.nUnreadable
-	d.bytes.nUnreadable = 0
-	if d.bits.n >= 8 {
-		d.bits.a >>= 8
-		d.bits.n -= 8
-		d.bits.m >>= 8
-	}
 }
 
 // readByte returns the next byte, whether buffered or not buffered. It does
@@ -201,7 +188,10 @@ func (d *decoder) readByte() (x byte, err error) {
 
 // errMissingFF00 means that readByteStuffedByte encountered an 0xff byte (a
 // marker byte) that wasn't the expected byte-stuffed sequence 0xff, 0x00.
-var errMissingFF00 = FormatError("missing 0xff00 sequence")
+//
+// Like errShortHuffmanData it is held as an error so that returning it,
+// which fillBits does at every marker it meets, does not allocate.
+var errMissingFF00 error = FormatError("missing 0xff00 sequence")
 
 // readByteStuffedByte is like readByte but is for byte-stuffed Huffman data.
 func (d *decoder) readByteStuffedByte() (x byte, err error) {
@@ -246,13 +236,9 @@ func (d *decoder) readByteStuffedByte() (x byte, err error) {
 // readFull reads exactly len(p) bytes into p. It does not care about byte
 // stuffing.
 func (d *decoder) readFull(p []byte) error {
-	// Unread the overshot bytes, if any.
-	if d.bytes.nUnreadable != 0 {
-		if d.bits.n >= 8 {
-			d.unreadByteStuffedByte()
-		}
-		d.bytes.nUnreadable = 0
-	}
+	// Bytes the entropy decoder read ahead and did not use stay read:
+	// they are entropy-coded data, never a marker (see fillBuffered), and
+	// the marker search that follows a scan skips such data anyway.
 
 	for {
 		n := copy(p, d.bytes.buf[d.bytes.i:d.bytes.j])
@@ -270,13 +256,9 @@ func (d *decoder) readFull(p []byte) error {
 
 // ignore ignores the next n bytes.
 func (d *decoder) ignore(n int) error {
-	// Unread the overshot bytes, if any.
-	if d.bytes.nUnreadable != 0 {
-		if d.bits.n >= 8 {
-			d.unreadByteStuffedByte()
-		}
-		d.bytes.nUnreadable = 0
-	}
+	// Bytes the entropy decoder read ahead and did not use stay read:
+	// they are entropy-coded data, never a marker (see fillBuffered), and
+	// the marker search that follows a scan skips such data anyway.
 
 	for {
 		m := d.bytes.j - d.bytes.i

@@ -5,6 +5,7 @@
 package jpegscale
 
 import (
+	"encoding/binary"
 	"image"
 )
 
@@ -222,11 +223,17 @@ func (d *decoder) processSOS(n int) error {
 					// Load the previous partially decoded coefficients, if applicable.
 					if d.progressive {
 						b = d.progCoeffs[compIndex][by*mxx*hi+bx]
-					} else {
+					} else if d.bs == 8 {
 						b = block{}
+					} else {
+						clearScaled(&b, d.bs)
 					}
 
-					if ah != 0 {
+					if !d.progressive {
+						if err := d.decodeBlock(&b, &d.huff[dcTable][scan[i].td], &d.huff[acTable][scan[i].ta], &dc[compIndex]); err != nil {
+							return err
+						}
+					} else if ah != 0 {
 						if err := d.refine(&b, &d.huff[acTable][scan[i].ta], zigStart, zigEnd, 1<<al); err != nil {
 							return err
 						}
@@ -335,6 +342,147 @@ func (d *decoder) processSOS(n int) error {
 	} // for my
 
 	return nil
+}
+
+// clearScaled zeroes the coefficients of b that idctScaled reads for a
+// bs x bs patch (u, v < bs; decodeBlock always sets b[0]), which is all a
+// sequential scan needs between blocks at a reduced scale: whatever the
+// last block left elsewhere is never read.
+func clearScaled(b *block, bs int) {
+	switch bs {
+	case 2:
+		b[1], b[8], b[9] = 0, 0, 0
+	case 4:
+		for v := range 4 {
+			clear(b[v*8 : v*8+4])
+		}
+	}
+}
+
+// decodeBlock decodes one block of a sequential scan (Ss, Se, Ah, Al = 0,
+// 63, 0, 0) into b and updates the component's DC predictor dc. b must be
+// zero on entry, or at a reduced scale zero where idctScaled reads (see
+// clearScaled). It is processSOS's coefficient loop for that case, taking
+// each code and its value bits in one fast-table look-up where it can;
+// where it cannot (a long code, a large value, or fewer than fastBits bits
+// before a marker or the end of the buffered data) it does exactly what
+// the loop does.
+func (d *decoder) decodeBlock(b *block, dcH, acH *huffman, dc *int32) error {
+	// Decode the DC coefficient, as specified in section F.2.2.1.
+	if d.bits.n < maxCodeLength {
+		d.fillBuffered()
+	}
+	var e uint32
+	if d.bits.n >= fastBits {
+		e = d.peekFast(dcH)
+	}
+	if total := uint(e>>12) & 0x0f; total != 0 {
+		d.bits.n -= total
+		*dc += int32(int16(e >> 16))
+	} else {
+		value, err := d.decodeHuffman(dcH)
+		if err != nil {
+			return err
+		}
+		if value > 16 {
+			return UnsupportedError("excessive DC component")
+		}
+		dcDelta, err := d.receiveExtend(value)
+		if err != nil {
+			return err
+		}
+		*dc += dcDelta
+	}
+	b[0] = *dc
+
+	if d.eobRun > 0 {
+		d.eobRun--
+		return nil
+	}
+	// Decode the AC coefficients, as specified in section F.2.2.2. The
+	// bit accumulator lives in a and n here, written back to d.bits
+	// around anything else that reads it.
+	a, n := d.bits.a, d.bits.n
+	for zig := uint(1); zig < blockSize; zig++ {
+		if n < maxCodeLength {
+			// fillBuffered's fast case, inlined.
+			const lo, hi = 0x0101010101010101, 0x8080808080808080
+			if i := d.bytes.i; i+8 <= d.bytes.j {
+				if x := binary.BigEndian.Uint64(d.bytes.buf[i : i+8]); (^x-lo)&x&hi == 0 {
+					k := (63 - n) >> 3
+					a = a<<(8*k) | x>>(64-8*k)
+					n += 8 * k
+					d.bytes.i = i + int(k)
+				}
+			}
+			if n < maxCodeLength {
+				d.bits.a, d.bits.n = a, n
+				d.fillBuffered()
+				a, n = d.bits.a, d.bits.n
+			}
+		}
+		if n >= fastBits {
+			e := acH.fast[(a>>((n-fastBits)&63))&(1<<fastBits-1)]
+			if total := uint(e>>12) & 0x0f; total != 0 {
+				zig += uint(e>>4) & 0x0f
+				if zig >= blockSize {
+					// Like decodeAC, stop before the value bits.
+					n -= uint(e>>8) & 0x0f
+					break
+				}
+				n -= total
+				b[unzig[zig]] = int32(int16(e >> 16))
+				continue
+			}
+		}
+		d.bits.a, d.bits.n = a, n
+		var err error
+		var more bool
+		if zig, more, err = d.decodeAC(b, acH, zig); err != nil || !more {
+			return err
+		}
+		a, n = d.bits.a, d.bits.n
+	}
+	d.bits.a, d.bits.n = a, n
+	return nil
+}
+
+// decodeAC is one step of processSOS's sequential AC loop, for codes
+// decodeBlock does not decode in one look-up: it decodes a value at zig-zag
+// index zig of b (the index of the last coefficient it covers is returned)
+// and reports whether the block has more.
+func (d *decoder) decodeAC(b *block, acH *huffman, zig uint) (uint, bool, error) {
+	value, err := d.decodeHuffman(acH)
+	if err != nil {
+		return zig, false, err
+	}
+	val0 := value >> 4
+	val1 := value & 0x0f
+	if val1 != 0 {
+		zig += uint(val0)
+		if zig >= blockSize {
+			return zig, false, nil
+		}
+		ac, err := d.receiveExtend(val1)
+		if err != nil {
+			return zig, false, err
+		}
+		b[unzig[zig]] = ac
+		return zig, true, nil
+	}
+	if val0 != 0x0f {
+		d.eobRun = uint16(1 << val0)
+		if val0 != 0 {
+			bits, err := d.decodeBits(int32(val0))
+			if err != nil {
+				return zig, false, err
+			}
+			d.eobRun |= uint16(bits)
+		}
+		d.eobRun--
+		return zig, false, nil
+	}
+	return zig + 0x0f, true, nil
 }
 
 // refine decodes a successive approximation refinement block, as specified in
