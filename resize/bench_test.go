@@ -6,6 +6,8 @@ import (
 	"image/jpeg"
 	"sync"
 	"testing"
+
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 )
 
 // The benchmark source: a photo-like 640x640 JPEG at quality 80, the
@@ -19,23 +21,11 @@ var benchSrc = sync.OnceValue(func() []byte {
 	return buf.Bytes()
 })
 
-// cpuPerOp reports the process CPU time per iteration as "cpu-ns/op";
-// call it with defer at the top of the measured loop's function.
-func cpuPerOp(b *testing.B) func() {
-	start, ok := processCPU()
-	return func() {
-		end, ok2 := processCPU()
-		if ok && ok2 && b.N > 0 {
-			b.ReportMetric(float64((end-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
-		}
-	}
-}
-
 func BenchmarkDecode640(b *testing.B) {
 	src := benchSrc()
 	b.SetBytes(int64(len(src)))
 	b.ReportAllocs()
-	defer cpuPerOp(b)()
+	defer testkit.CPUPerOp(b)()
 	for b.Loop() {
 		if _, err := Decode(src, Limits{}); err != nil {
 			b.Fatal(err)
@@ -47,7 +37,7 @@ func benchRender(b *testing.B, src []byte, spec Spec) {
 	b.Helper()
 	b.SetBytes(int64(len(src)))
 	b.ReportAllocs()
-	defer cpuPerOp(b)()
+	defer testkit.CPUPerOp(b)()
 	for b.Loop() {
 		if _, err := Render(src, spec, Limits{}); err != nil {
 			b.Fatal(err)
@@ -75,7 +65,7 @@ func BenchmarkSquare640to128(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	defer cpuPerOp(b)()
+	defer testkit.CPUPerOp(b)()
 	for b.Loop() {
 		Square(img, 128)
 	}
@@ -88,7 +78,7 @@ func BenchmarkSquare640to128Imaging(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	defer cpuPerOp(b)()
+	defer testkit.CPUPerOp(b)()
 	for b.Loop() {
 		referenceSquare(img, 128)
 	}
@@ -104,7 +94,7 @@ func BenchmarkEncode128(b *testing.B) {
 		b.Fatalf("Square gave %T, want *image.YCbCr", sq)
 	}
 	b.ReportAllocs()
-	defer cpuPerOp(b)()
+	defer testkit.CPUPerOp(b)()
 	for b.Loop() {
 		if _, err := Encode(sq, JPEG, 0); err != nil {
 			b.Fatal(err)

@@ -5,9 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"image"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 )
 
 // fuzzLimits keep each fuzz input cheap; the property under test is that
@@ -99,22 +100,6 @@ func TestFuzzSeeds(t *testing.T) {
 	dir := filepath.Join("testdata", "fuzz", "FuzzRender")
 	for _, s := range fuzzSeeds(t) {
 		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\nint(%d)\nuint8(%d)\n", s.src, s.size, s.format)
-		path := filepath.Join(dir, "seed-"+s.name)
-		if *updateSeeds {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run with -update-seeds)", err)
-		}
-		if string(got) != body {
-			t.Errorf("%s is stale (run with -update-seeds)", path)
-		}
+		testkit.SeedFile(t, dir, "seed-"+s.name, body, *updateSeeds)
 	}
 }

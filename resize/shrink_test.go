@@ -3,6 +3,8 @@ package resize
 import (
 	"image"
 	"testing"
+
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 )
 
 func TestShrinkDenom(t *testing.T) {
@@ -120,7 +122,7 @@ func BenchmarkRender640to128Stdlib(b *testing.B) {
 	src := benchSrc()
 	b.SetBytes(int64(len(src)))
 	b.ReportAllocs()
-	defer cpuPerOp(b)()
+	defer testkit.CPUPerOp(b)()
 	for b.Loop() {
 		renderFullDecode(b, src, Spec{Size: 128})
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"image/jpeg"
 	"testing"
+
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 )
 
 // benchSrc is a noisy photo-like 640x640 4:2:0 JPEG at quality 80, the
@@ -19,7 +21,7 @@ func BenchmarkDecodeScaled640(b *testing.B) {
 		b.Run(fmt.Sprintf("denom=%d", denom), func(b *testing.B) {
 			b.SetBytes(int64(len(src)))
 			b.ReportAllocs()
-			defer cpuPerOp(b)()
+			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
 				if _, err := Decode(bytes.NewReader(src), denom); err != nil {
 					b.Fatal(err)
@@ -33,22 +35,10 @@ func BenchmarkDecodeScaled640Stdlib(b *testing.B) {
 	src := benchSrc(b)
 	b.SetBytes(int64(len(src)))
 	b.ReportAllocs()
-	defer cpuPerOp(b)()
+	defer testkit.CPUPerOp(b)()
 	for b.Loop() {
 		if _, err := jpeg.Decode(bytes.NewReader(src)); err != nil {
 			b.Fatal(err)
-		}
-	}
-}
-
-// cpuPerOp reports the process CPU time per iteration as "cpu-ns/op";
-// call it with defer at the top of the measured loop's function.
-func cpuPerOp(b *testing.B) func() {
-	start, ok := processCPU()
-	return func() {
-		end, ok2 := processCPU()
-		if ok && ok2 && b.N > 0 {
-			b.ReportMetric(float64((end-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		}
 	}
 }

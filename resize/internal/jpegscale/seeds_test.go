@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 )
 
 var updateSeeds = flag.Bool("update-seeds", false, "rewrite testdata/fuzz/FuzzDecodeScaled seed files")
@@ -36,22 +38,6 @@ func TestFuzzSeeds(t *testing.T) {
 	dir := filepath.Join("testdata", "fuzz", "FuzzDecodeScaled")
 	for name, data := range fuzzSeeds(t) {
 		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\nuint8(%d)\n", data, len(data)%4)
-		path := filepath.Join(dir, "seed-"+name)
-		if *updateSeeds {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run with -update-seeds)", err)
-		}
-		if string(got) != body {
-			t.Errorf("%s is stale (run with -update-seeds)", path)
-		}
+		testkit.SeedFile(t, dir, "seed-"+name, body, *updateSeeds)
 	}
 }

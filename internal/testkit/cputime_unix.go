@@ -1,6 +1,6 @@
 //go:build unix
 
-package jpegscale
+package testkit
 
 import (
 	"syscall"
