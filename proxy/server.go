@@ -468,7 +468,9 @@ func (s *Server) send(ctx *fasthttp.RequestCtx, e *entry, now time.Time, cacheSt
 	// SetCanonical with canonical keys skips fasthttp's per-call key
 	// normalisation and its copy into a scratch buffer (a fifth of the hit
 	// path's CPU in BenchmarkHit); SetCanonical copies the values.
-	noteAccess(ctx, cacheStatus, e.status)
+	if s.cfg.AccessLog != nil {
+		noteAccess(ctx, cacheStatus, e.status)
+	}
 	h := &ctx.Response.Header
 	var buf [128]byte
 	h.SetCanonical(hdrXContentTypeOptions, valNosniff)
