@@ -8,37 +8,19 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 	"github.com/avatarproxy/avatarproxy/proxy"
 )
 
-// lockedBuffer collects a child's output safely.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startRun runs the whole program on a free loopback port and returns its
 // base URL; the test's end stops it and checks it shut down cleanly.
-func startRun(t *testing.T, args []string, env map[string]string) (base string, stdout, stderr *lockedBuffer) {
+func startRun(t *testing.T, args []string, env map[string]string) (base string, stdout, stderr *testkit.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
+	stdout, stderr = &testkit.Buffer{}, &testkit.Buffer{}
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {

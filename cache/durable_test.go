@@ -12,6 +12,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 )
 
 // fakeStore is a Store built from function fields; a nil field answers a
@@ -48,26 +50,6 @@ func (f *fakeStore) Delete(ctx context.Context, key string) error {
 		return nil
 	}
 	return f.del(ctx, key)
-}
-
-// fakeClock is an injectable clock that moves only when told to.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 // journal records the order of Store operations.
@@ -330,7 +312,7 @@ func TestDurableCallerCancellationIsNotAFailure(t *testing.T) {
 }
 
 func TestDurableDownSkipsStore(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := &fakeStore{
 		get: func(context.Context, string) ([]byte, bool, error) { return nil, false, errStore },
 	}
@@ -356,7 +338,7 @@ func TestDurableDownSkipsStore(t *testing.T) {
 }
 
 func TestDurableRecovers(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	var fail atomic.Bool
 	fail.Store(true)
 	s := &fakeStore{get: func(context.Context, string) ([]byte, bool, error) {
@@ -402,7 +384,7 @@ func TestDurableRecovers(t *testing.T) {
 
 func TestDurableOneProbeAtATime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		clock := newFakeClock()
+		clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 		var fail atomic.Bool
 		fail.Store(true)
 		inProbe, release := make(chan struct{}), make(chan struct{})
@@ -450,7 +432,7 @@ func TestDurableOneProbeAtATime(t *testing.T) {
 }
 
 func TestDurableProbeCancelledByCallerIsReleased(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	var calls atomic.Int64
 	s := &fakeStore{get: func(ctx context.Context, _ string) ([]byte, bool, error) {
 		switch calls.Add(1) {
@@ -484,7 +466,7 @@ func TestDurablePutFailureMarksDown(t *testing.T) {
 		defer close(done)
 		return errStore
 	}}
-	d := newTestDurable(t, s, DurableConfig{Now: newFakeClock().Now})
+	d := newTestDurable(t, s, DurableConfig{Now: testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)).Now})
 	d.PutAsync("a", []byte("x"))
 	<-done
 	if err := d.Close(context.Background()); err != nil {
@@ -556,7 +538,7 @@ func TestDurableDeleteWaitsForWriteInFlight(t *testing.T) {
 }
 
 func TestDurableDeleteWhileDown(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := &fakeStore{get: func(context.Context, string) ([]byte, bool, error) { return nil, false, errStore }}
 	d := newTestDurable(t, s, DurableConfig{Now: clock.Now})
 	d.Get(context.Background(), "a")
@@ -634,7 +616,7 @@ func TestDurableCloseRespectsContext(t *testing.T) {
 }
 
 func TestDurableHealthBackoff(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	h := health{now: clock.Now, min: time.Second, max: 10 * time.Second}
 	want := []time.Duration{1, 2, 4, 8, 10, 10}
 	for i, w := range want {
@@ -676,7 +658,7 @@ func TestDurableConcurrent(t *testing.T) {
 		put: func(context.Context, string, []byte) error { return flaky() },
 		del: func(context.Context, string) error { return flaky() },
 	}
-	clock := newFakeClock()
+	clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	d := NewDurable(s, DurableConfig{QueueSize: 16, Workers: 3, Now: clock.Now}, quietLogger())
 	var wg sync.WaitGroup
 	for w := range 6 {

@@ -7,7 +7,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +24,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser.
@@ -130,24 +131,6 @@ func artifactDir(t *testing.T) string {
 	return dir
 }
 
-// lockedBuffer collects a process's output for the failure report.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // buildProxy builds the binary from the module root, the parent of e2e/.
 func buildProxy(t *testing.T) string {
 	t.Helper()
@@ -174,7 +157,7 @@ func startProxy(ctx context.Context, t *testing.T, bin string) string {
 	// from the environment, and a stray AVATAR_STORAGE must not change it.
 	cmd.Env = []string{}
 	cmd.Dir = t.TempDir()
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testkit.Buffer
 	cmd.Stdout = &stdout
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
@@ -245,7 +228,7 @@ func startProxy(ctx context.Context, t *testing.T, bin string) string {
 // loopback, and records its network events from the first page on.
 func startBrowser(ctx context.Context, t *testing.T, chrome string) (context.Context, *netLog) {
 	t.Helper()
-	var output lockedBuffer
+	var output testkit.Buffer
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome),
 		chromedp.Headless,

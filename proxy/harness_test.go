@@ -7,14 +7,13 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 	"github.com/avatarproxy/avatarproxy/upstream"
 	"github.com/avatarproxy/avatarproxy/upstream/fake"
 )
@@ -24,44 +23,11 @@ const (
 	testToken = "sekret0token0a1b2c3d4e5f"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)} }
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
+// syncBuffer is a goroutine-safe log sink, and an access log.
+type syncBuffer struct{ testkit.Buffer }
 
 // WriteLine makes a syncBuffer the server's access log.
 func (s *syncBuffer) WriteLine(_ uint64, line []byte) { _, _ = s.Write(line) }
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // harness is a Server wired to a fake Green API and a fake CDN, both real
 // HTTP servers on 127.0.0.1, with the real resolver and fetcher between.
@@ -71,7 +37,7 @@ type harness struct {
 	gwURL  string
 	cdn    *fake.CDN
 	cdnURL string
-	clock  *clock
+	clock  *testkit.Clock
 	logs   *syncBuffer
 	srv    *Server
 }
@@ -81,7 +47,7 @@ type option func(*Config)
 // newHarness serves tests and benchmarks alike.
 func newHarness(t testing.TB, opts ...option) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: newClock(), logs: &syncBuffer{}}
+	h := &harness{t: t, clock: testkit.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)), logs: &syncBuffer{}}
 	h.gw = fake.NewGreenAPI(testID, testToken)
 	gws := httptest.NewServer(h.gw)
 	t.Cleanup(gws.Close)
@@ -92,7 +58,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	t.Cleanup(cdns.Close)
 	h.cdnURL = cdns.URL
 
-	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := h.logs.Logger()
 	gw, err := upstream.NewGreenAPI(upstream.GreenAPIConfig{
 		BaseURL: gws.URL, IDInstance: testID, Token: testToken, Timeout: 2 * time.Second, Logger: logger,
 	})

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 	"github.com/avatarproxy/avatarproxy/upstream/fake"
 )
 
@@ -23,7 +24,7 @@ type evoEnv struct {
 	fake *fake.Evolution
 	srv  *httptest.Server
 	gw   *Evolution
-	logs *gwLogBuf
+	logs *testkit.Buffer
 }
 
 func newEvoEnv(t *testing.T, edit func(*EvolutionConfig)) *evoEnv {
@@ -34,8 +35,8 @@ func newEvoEnv(t *testing.T, edit func(*EvolutionConfig)) *evoEnv {
 	}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	logs := &gwLogBuf{}
-	cfg := EvolutionConfig{BaseURL: srv.URL, APIKey: evoGlobalKey, Instance: "shop one", Timeout: 5 * time.Second, Logger: logs.logger()}
+	logs := &testkit.Buffer{}
+	cfg := EvolutionConfig{BaseURL: srv.URL, APIKey: evoGlobalKey, Instance: "shop one", Timeout: 5 * time.Second, Logger: logs.Logger()}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -173,9 +174,9 @@ func TestNewEvolutionValidation(t *testing.T) {
 			gwNoLeak(t, err, "", evoGlobalKey)
 		})
 	}
-	var logs gwLogBuf
+	var logs testkit.Buffer
 	cfg := EvolutionConfig{BaseURL: "http://host", APIKey: evoGlobalKey, Instance: "a"}
-	logs.logger().Info("config", "evolution", cfg)
+	logs.Logger().Info("config", "evolution", cfg)
 	gwNoLeak(t, nil, logs.String()+fmt.Sprint(cfg)+fmt.Sprintf("%+v", cfg), evoGlobalKey)
 }
 

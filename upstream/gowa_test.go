@@ -1,11 +1,9 @@
 package upstream
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,32 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 	"github.com/avatarproxy/avatarproxy/upstream/fake"
 )
 
 // Helpers shared by the GOWA, WAHA and Evolution tests (prefix gw).
-
-// gwLogBuf captures every log line, whatever its level.
-type gwLogBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *gwLogBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *gwLogBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *gwLogBuf) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
 
 func gwChat(t testing.TB, s string) ChatID {
 	t.Helper()
@@ -118,7 +95,7 @@ type gowaEnv struct {
 	fake *fake.GOWA
 	srv  *httptest.Server
 	gw   *GOWA
-	logs *gwLogBuf
+	logs *testkit.Buffer
 }
 
 func newGOWAEnv(t *testing.T, edit func(*GOWAConfig)) *gowaEnv {
@@ -130,14 +107,14 @@ func newGOWAEnv(t *testing.T, edit func(*GOWAConfig)) *gowaEnv {
 	}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	logs := &gwLogBuf{}
+	logs := &testkit.Buffer{}
 	cfg := GOWAConfig{
 		BaseURL:  srv.URL + "/gowa/",
 		User:     gowaUser,
 		Password: gowaPass,
 		DeviceID: gowaDevice,
 		Timeout:  5 * time.Second,
-		Logger:   logs.logger(),
+		Logger:   logs.Logger(),
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -396,8 +373,8 @@ func TestNewGOWAValidation(t *testing.T) {
 
 func TestGOWAConfigHidesPassword(t *testing.T) {
 	cfg := GOWAConfig{BaseURL: "http://host", User: "u", Password: gowaPass}
-	var logs gwLogBuf
-	logs.logger().Info("config", "gowa", cfg)
+	var logs testkit.Buffer
+	logs.Logger().Info("config", "gowa", cfg)
 	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), logs.String()} {
 		if strings.Contains(s, gowaPass) {
 			t.Errorf("%q shows the password", s)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 	"github.com/avatarproxy/avatarproxy/upstream"
 	"github.com/avatarproxy/avatarproxy/upstream/fake"
 )
@@ -26,33 +26,11 @@ const (
 // gaSecrets are the strings no error or log line may contain.
 var gaSecrets = []string{gaToken, "waInstance" + gaID}
 
-// gaLogBuf is a slog sink the test reads after the calls it watched.
-type gaLogBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *gaLogBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *gaLogBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *gaLogBuf) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
 type gaEnv struct {
 	fake *fake.GreenAPI
 	srv  *httptest.Server
 	res  *upstream.GreenAPI
-	logs *gaLogBuf
+	logs *testkit.Buffer
 }
 
 // gaSetup serves a fake instance and points a resolver at it; edit may
@@ -62,10 +40,10 @@ func gaSetup(t *testing.T, edit func(*upstream.GreenAPIConfig)) *gaEnv {
 	f := fake.NewGreenAPI(gaID, gaToken)
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	logs := &gaLogBuf{}
+	logs := &testkit.Buffer{}
 	cfg := upstream.GreenAPIConfig{
 		BaseURL: srv.URL, IDInstance: gaID, Token: gaToken,
-		Timeout: 5 * time.Second, Client: srv.Client(), Logger: logs.logger(),
+		Timeout: 5 * time.Second, Client: srv.Client(), Logger: logs.Logger(),
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -458,8 +436,8 @@ func TestNewGreenAPIValidation(t *testing.T) {
 
 func TestGreenAPIConfigHidesToken(t *testing.T) {
 	cfg := upstream.GreenAPIConfig{BaseURL: "https://1103.api.green-api.com", IDInstance: gaID, Token: gaToken}
-	var logs gaLogBuf
-	logs.logger().Info("config", "greenapi", cfg)
+	var logs testkit.Buffer
+	logs.Logger().Info("config", "greenapi", cfg)
 	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%v", &cfg), logs.String()} {
 		if strings.Contains(s, gaToken) {
 			t.Errorf("%q shows the token", s)

@@ -10,28 +10,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 	"github.com/avatarproxy/avatarproxy/upstream/fake"
 )
-
-// gdClock is a manual clock.
-type gdClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newGDClock() *gdClock { return &gdClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *gdClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *gdClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // gdBackend is the guarded gateway: a ResolverFunc with a Recorder and a
 // swappable outcome (nil: an OK result).
@@ -198,7 +179,7 @@ func TestGuardForegroundRate(t *testing.T) {
 // peak per second reaches Burst + RPS*1s and never exceeds it.
 func TestGuardRateBoundExact(t *testing.T) {
 	const rps, burst, wave = 20, 5, 8
-	clk := newGDClock()
+	clk := testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	b := &gdBackend{}
 	b.Rec.Now = clk.Now
 	g := NewGuard("green", b, GuardConfig{RPS: rps, Burst: burst, Concurrency: 100, Now: clk.Now}, nil)
@@ -304,7 +285,7 @@ func TestGuardBackgroundContextEnds(t *testing.T) {
 // the bubble's timer, which has not fired yet.
 func TestGuardRefreshesFirst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		clk := newGDClock()
+		clk := testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 		b := &gdBackend{}
 		g := NewGuard("green", b, GuardConfig{RPS: 1, Burst: 1, Concurrency: 4, Now: clk.Now}, nil)
 		if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(1)}); err != nil {
@@ -339,16 +320,16 @@ func TestGuardRefreshesFirst(t *testing.T) {
 // gdBreakerEnv is a guard on a manual clock with a budget large enough that
 // only the breaker ever refuses.
 type gdBreakerEnv struct {
-	clk  *gdClock
+	clk  *testkit.Clock
 	b    *gdBackend
 	g    *Guard
-	logs *gwLogBuf
+	logs *testkit.Buffer
 }
 
 func newGDBreakerEnv(cfg GuardConfig) *gdBreakerEnv {
-	e := &gdBreakerEnv{clk: newGDClock(), b: &gdBackend{}, logs: &gwLogBuf{}}
+	e := &gdBreakerEnv{clk: testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), b: &gdBackend{}, logs: &testkit.Buffer{}}
 	cfg.RPS, cfg.Burst, cfg.Now = 1000, 1000, e.clk.Now
-	e.g = NewGuard("green-1", e.b, cfg, e.logs.logger())
+	e.g = NewGuard("green-1", e.b, cfg, e.logs.Logger())
 	return e
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 	"github.com/avatarproxy/avatarproxy/upstream/fake"
 )
 
@@ -20,7 +21,7 @@ type wahaEnv struct {
 	fake *fake.WAHA
 	srv  *httptest.Server
 	gw   *WAHA
-	logs *gwLogBuf
+	logs *testkit.Buffer
 }
 
 func newWAHAEnv(t *testing.T, edit func(*WAHAConfig)) *wahaEnv {
@@ -31,8 +32,8 @@ func newWAHAEnv(t *testing.T, edit func(*WAHAConfig)) *wahaEnv {
 	}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	logs := &gwLogBuf{}
-	cfg := WAHAConfig{BaseURL: srv.URL, APIKey: wahaKey, Timeout: 5 * time.Second, Logger: logs.logger()}
+	logs := &testkit.Buffer{}
+	cfg := WAHAConfig{BaseURL: srv.URL, APIKey: wahaKey, Timeout: 5 * time.Second, Logger: logs.Logger()}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -181,9 +182,9 @@ func TestNewWAHAValidation(t *testing.T) {
 			gwNoLeak(t, err, "", wahaKey)
 		})
 	}
-	var logs gwLogBuf
+	var logs testkit.Buffer
 	cfg := WAHAConfig{BaseURL: "http://host", APIKey: wahaKey}
-	logs.logger().Info("config", "waha", cfg)
+	logs.Logger().Info("config", "waha", cfg)
 	gwNoLeak(t, nil, logs.String()+fmt.Sprint(cfg)+fmt.Sprintf("%+v", cfg), wahaKey)
 }
 

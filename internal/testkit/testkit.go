@@ -1,7 +1,8 @@
 // Package testkit holds helpers that several packages' tests and benchmarks
-// share: CPU time per benchmark iteration, and committed fuzz seed files
-// kept in step with the code that generates them. It is imported by tests
-// only.
+// share: a goroutine-safe output buffer, a clock that moves when told to,
+// CPU time per benchmark iteration, and committed fuzz seed files kept in
+// step with the code that generates them. It is imported by tests and test
+// servers only.
 package testkit
 
 import (

@@ -6,7 +6,6 @@
 package miniotest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -21,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 )
 
 // InstallCommand installs the MinIO release these tests are known to pass
@@ -49,7 +50,7 @@ type Server struct {
 	dataDir     string
 	certsDir    string
 	homeDir     string
-	out         *lockedBuffer
+	out         *testkit.Buffer
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -72,7 +73,7 @@ func Start(t testing.TB) *Server {
 		dataDir:   t.TempDir(),
 		certsDir:  t.TempDir(),
 		homeDir:   t.TempDir(),
-		out:       &lockedBuffer{},
+		out:       &testkit.Buffer{},
 	}
 	t.Cleanup(func() {
 		s.Stop()
@@ -257,23 +258,4 @@ func gopath() string {
 		dirs = strings.TrimSpace(string(out))
 	}
 	return filepath.SplitList(dirs)[0]
-}
-
-// lockedBuffer collects the server's output; exec writes to it from its own
-// goroutines while the test may read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
