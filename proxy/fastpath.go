@@ -73,6 +73,7 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) (served bool) {
 		rec = s.startAccess(ctx)
 	}
 	_ = s.send(ctx, e, now, cacheStatus) // send has no error to return
+	s.revalidate(&req, e, cacheStatus)
 	if rec != nil {
 		s.finishAccess(ctx, rec)
 	}

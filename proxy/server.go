@@ -326,15 +326,17 @@ func (s *Server) serveAvatar(c *fiber.Ctx, req *avatarRequest) error {
 	}
 	now := s.cfg.Now()
 	if e, cs := s.memoryHit(req, now); e != nil {
-		return s.send(c.Context(), e, now, cs)
+		err := s.send(c.Context(), e, now, cs)
+		s.revalidate(req, e, cs)
+		return err
 	}
 	return s.miss(c, req, variantKey(req), now)
 }
 
 // memoryHit is the memory cache's answer for req: the entry and its
-// Cache-Status when it is fresh, or stale within its window (a refresh is
-// then started), or nil. It is the whole of a hit but the writing, shared by
-// the fiber route and the fast path.
+// Cache-Status when it is fresh, or stale within its window (the caller then
+// calls revalidate once the answer is written), or nil. It is the whole of a
+// hit but the writing, shared by the fiber route and the fast path.
 func (s *Server) memoryHit(req *avatarRequest, now time.Time) (*entry, string) {
 	// The key is built in pooled memory and looked up without becoming a
 	// string: a hit, the common case, allocates nothing. The memory cache
@@ -352,10 +354,18 @@ func (s *Server) memoryHit(req *avatarRequest, now time.Time) (*entry, string) {
 		return e, csHit
 	case ageStale:
 		s.stats.StaleHits.Add(1)
-		s.refreshAsync(ownChat(req.Chat), s.usePreview(req.Size), e.fresh)
 		return e, csHitStale
 	}
 	return nil, ""
+}
+
+// revalidate starts the background refresh of a stale hit. It runs after
+// send: a refresh that finished first would renew e's freshness under the
+// response, which would then say "stale" with a fresh Cache-Control.
+func (s *Server) revalidate(req *avatarRequest, e *entry, cacheStatus string) {
+	if cacheStatus == csHitStale {
+		s.refreshAsync(ownChat(req.Chat), s.usePreview(req.Size), e.fresh)
+	}
 }
 
 // keyBufs holds the scratch a memory-cache key is built in.
