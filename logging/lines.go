@@ -3,6 +3,7 @@ package logging
 import (
 	"bytes"
 	"io"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 // request down.
 type Lines struct {
 	w       io.Writer
+	chunk   int // most bytes per Write: see chunkFor
 	shards  []lineShard
 	limit   int // bytes a shard holds before it drops
 	dropped atomic.Int64
@@ -42,10 +44,26 @@ type lineShard struct {
 // FlushEvery is how often Lines writes out what it holds.
 const FlushEvery = 10 * time.Millisecond
 
-// pipeBuf is the most written at once: PIPE_BUF, below which a write to a
-// pipe is atomic, so batched lines never interleave mid-line with the
-// process's other log lines on the same stderr.
+// pipeBuf is the most written at once to a pipe or an unknown sink:
+// PIPE_BUF, below which a write to a pipe is atomic, so batched lines never
+// interleave mid-line with the process's other log lines on the same stderr.
 const pipeBuf = 4096
+
+// fileChunk is the most written at once to a regular file, where every
+// write is placed whole (the kernel serialises writes on one open file):
+// sixteen times fewer system calls than pipeBuf at full speed.
+const fileChunk = 64 << 10
+
+// chunkFor is the write size for w: fileChunk for a regular file,
+// pipeBuf for anything else (a pipe, a terminal, a socket, a Writer).
+func chunkFor(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			return fileChunk
+		}
+	}
+	return pipeBuf
+}
 
 // NewLines starts the writing goroutine. buffer bounds the bytes held
 // between flushes, split evenly over the shards.
@@ -53,6 +71,7 @@ func NewLines(w io.Writer, buffer int) *Lines {
 	n := 4 * runtime.GOMAXPROCS(0)
 	l := &Lines{
 		w:      w,
+		chunk:  chunkFor(w),
 		shards: make([]lineShard, n),
 		limit:  max(buffer/n, pipeBuf),
 		quit:   make(chan struct{}),
@@ -124,13 +143,13 @@ func (l *Lines) flush(spare []byte) []byte {
 	return spare[:0]
 }
 
-// write passes b on in chunks of at most pipeBuf that end on a line
+// write passes b on in chunks of at most l.chunk bytes that end on a line
 // boundary (a single longer line goes alone).
 func (l *Lines) write(b []byte) {
 	for len(b) > 0 {
 		n := len(b)
-		if n > pipeBuf {
-			n = bytes.LastIndexByte(b[:pipeBuf], '\n') + 1
+		if n > l.chunk {
+			n = bytes.LastIndexByte(b[:l.chunk], '\n') + 1
 			if n == 0 {
 				n = bytes.IndexByte(b, '\n') + 1
 				if n == 0 {

@@ -3,7 +3,11 @@ package logging
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -139,5 +143,88 @@ func TestTextFormat(t *testing.T) {
 	New(&out, "text", slog.LevelWarn).Warn("shown", "k", "v")
 	if s := out.String(); strings.Contains(s, "hidden") || !strings.Contains(s, "level=WARN msg=shown k=v") {
 		t.Errorf("got %q", s)
+	}
+}
+
+func TestChunkForSink(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "access-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	for _, c := range []struct {
+		name string
+		w    io.Writer
+		want int
+	}{
+		{"regular file", f, fileChunk},
+		{"pipe", w, pipeBuf},
+		{"writer", &chunkWriter{}, pipeBuf},
+		{"closed file", closedFile(t), pipeBuf},
+	} {
+		if got := chunkFor(c.w); got != c.want {
+			t.Errorf("%s: chunk %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+func closedFile(t *testing.T) *os.File {
+	f, err := os.CreateTemp(t.TempDir(), "closed-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return f
+}
+
+// A file sink takes big writes; every line must still arrive whole, in
+// order per hint.
+func TestLinesToFile(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "access-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewLines(f, 8<<20)
+	const hints, each = 16, 2000
+	var wg sync.WaitGroup
+	for h := range hints {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				l.WriteLine(uint64(h), fmt.Appendf(nil, "%d %d %s\n", h, i, strings.Repeat("z", h*7)))
+			}
+		}()
+	}
+	wg.Wait()
+	l.Close()
+	f.Close()
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := make([]int, hints)
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		f := strings.Split(line, " ")
+		h, herr := strconv.Atoi(f[0])
+		if len(f) != 3 || herr != nil || h < 0 || h >= hints {
+			t.Fatalf("torn line %q", line)
+		}
+		i, _ := strconv.Atoi(f[1])
+		if i != next[h] || len(f[2]) != h*7 {
+			t.Fatalf("line %q out of order or cut (want %d)", line, next[h])
+		}
+		next[h]++
+	}
+	for h, n := range next {
+		if n != each {
+			t.Errorf("hint %d: %d lines, want %d (dropped %d)", h, n, each, l.Dropped())
+		}
 	}
 }
