@@ -57,24 +57,29 @@ func noteAccess(ctx *fasthttp.RequestCtx, cacheStatus, avatarStatus string) {
 // logging.Encoder into pooled memory instead of going through slog: slog's
 // attrs and handler cost about three times the rest of a hit.
 func (s *Server) accessLog(c *fiber.Ctx) error {
-	rec := s.startAccess(c.Context())
+	ctx := c.Context()
+	rec := s.startAccess(ctx)
+	// send finds the record here; the fast path hands it over directly.
+	ctx.SetUserValue(accessKey{}, rec)
+	defer ctx.RemoveUserValue(accessKey{})
 	if err := c.Next(); err != nil {
 		// Map it now so the line below logs the status the client gets.
 		if herr := s.handleError(c, err); herr != nil {
-			rec.release(c.Context())
+			rec.release()
 			return herr
 		}
 	}
-	s.finishAccess(c.Context(), rec)
+	s.finishAccess(ctx, rec)
 	return nil
 }
 
-// startAccess sets the request id and hands the request an accessRecord
-// for send to fill in; finishAccess (or release) must follow.
+// startAccess sets the request id and returns the request's accessRecord,
+// for what answers the request to fill in; finishAccess (or release) must
+// follow.
 func (s *Server) startAccess(ctx *fasthttp.RequestCtx) *accessRecord {
 	rec := accessRecords.Get().(*accessRecord)
-	// fasthttp reads the clock just before calling the handler; zero only
-	// when a handler is called without a server (benchmarks).
+	// The time the request is answered at (requestTime): the clock is read
+	// once per request.
 	rec.start = ctx.Time()
 	if rec.start.IsZero() {
 		rec.start = time.Now()
@@ -87,7 +92,6 @@ func (s *Server) startAccess(ctx *fasthttp.RequestCtx) *accessRecord {
 		rec.id = appendRequestID(rec.gen[:0])
 	}
 	ctx.Response.Header.SetCanonical(hdrXRequestID, rec.id)
-	ctx.SetUserValue(accessKey{}, rec)
 	return rec
 }
 
@@ -116,12 +120,11 @@ func (s *Server) finishAccess(ctx *fasthttp.RequestCtx, rec *accessRecord) {
 	b = enc.End(b)
 	s.cfg.AccessLog.WriteLine(ctx.ConnID(), b)
 	rec.line = b
-	rec.release(ctx)
+	rec.release()
 }
 
-// release detaches rec from the request and pools it.
-func (rec *accessRecord) release(ctx *fasthttp.RequestCtx) {
-	ctx.RemoveUserValue(accessKey{})
+// release pools rec; it must no longer be reachable from the request.
+func (rec *accessRecord) release() {
 	rec.id = nil
 	accessRecords.Put(rec)
 }

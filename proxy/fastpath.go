@@ -60,21 +60,25 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) (served bool) {
 	if err != nil {
 		return false
 	}
-	if s.signer != nil && !s.verify(&req, view(args.Peek("exp"))) {
+	now := s.requestTime(ctx)
+	if s.signer != nil && !s.verify(&req, view(args.Peek("exp")), now) {
 		return false
 	}
-	now := s.cfg.Now()
 	e, cacheStatus := s.memoryHit(&req, now)
 	if e == nil {
 		return false
 	}
+	// The access record goes from here to the line directly: the request's
+	// user values, through which fiber's routes reach it, cost a tenth of
+	// a hit.
 	var rec *accessRecord
 	if s.cfg.AccessLog != nil {
 		rec = s.startAccess(ctx)
 	}
-	_ = s.send(ctx, e, now, cacheStatus) // send has no error to return
+	s.write(ctx, e, now, cacheStatus)
 	s.revalidate(&req, e, cacheStatus)
 	if rec != nil {
+		rec.cache, rec.avatar = cacheStatus, e.status
 		s.finishAccess(ctx, rec)
 	}
 	return true

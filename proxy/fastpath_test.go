@@ -2,7 +2,11 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"regexp"
 	"sort"
 	"strconv"
@@ -211,5 +215,73 @@ func TestFastPathRecovers(t *testing.T) {
 	}
 	if !strings.Contains(h.logs.String(), "clock broke") || strings.Contains(h.logs.String(), "79001234561") {
 		t.Errorf("panic not logged, or logged with the number:\n%s", h.logs.String())
+	}
+}
+
+// TestWallClockOverSocket runs a server on the real clock behind a real
+// listener, where a request's time is the one fasthttp reads for it (lazily,
+// once): expiring links must still die on time on the fast path, and the
+// access line must carry the wall-clock time and a sane duration.
+func TestWallClockOverSocket(t *testing.T) {
+	const chat = "79001234561@c.us"
+	key := []byte("wall-clock-key")
+	signer := NewSigner([][]byte{key})
+	var logs syncBuffer
+	h := newHarness(t, func(c *Config) {
+		c.Now = nil // the wall clock
+		c.SigningKeys = [][]byte{key}
+		c.AccessLog = &logs
+	})
+	// The fakes' clock follows the wall clock, so the CDN link is fresh.
+	h.clock.Advance(time.Since(h.clock.Now()))
+	h.avatar(chat, 640)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = h.srv.Serve(ln) }()
+	base := "http://" + ln.Addr().String()
+	link := func(at int64) string {
+		return base + "/avatar/" + chat + ".jpg?size=128&exp=" + strconv.FormatInt(at, 10) + "&sig=" + signer.SignExpiring(chat, at)
+	}
+	get := func(url string) *http.Response {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+
+	before := time.Now()
+	live := link(time.Now().Add(time.Hour).Unix())
+	if resp := get(live); resp.StatusCode != 200 {
+		t.Fatalf("first request: %d", resp.StatusCode)
+	}
+	h.settle()
+	resp := get(live)
+	wantHeader(t, resp, "Cache-Status", csHit)
+	// The variant is in memory; a link that died a second ago must not get it.
+	if resp := get(link(time.Now().Add(-time.Second).Unix())); resp.StatusCode != 403 {
+		t.Errorf("expired link: %d, want 403", resp.StatusCode)
+	}
+	after := time.Now()
+
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d access lines, want 3:\n%s", len(lines), logs.String())
+	}
+	var rec struct {
+		Time     time.Time
+		Duration time.Duration
+		Cache    string
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Cache != csHit || rec.Time.Before(before) || rec.Time.After(after) || rec.Duration < 0 || rec.Duration > after.Sub(before) {
+		t.Errorf("hit line %s: want cache %q, a time in [%v, %v] and a duration within it", lines[1], csHit, before, after)
 	}
 }

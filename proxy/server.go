@@ -145,6 +145,9 @@ type Server struct {
 	stats   Stats
 	waiting atomic.Int64 // requests waiting on a fill
 	limiter *clientLimiter
+	// wallClock: cfg.Now is time.Now, so a request's time may be the one
+	// fasthttp reads for it (see requestTime).
+	wallClock bool
 
 	gatewayCalls *prometheus.CounterVec // nil without metrics
 }
@@ -156,6 +159,7 @@ const maxRefreshes = 256
 
 // New builds a Server.
 func New(cfg Config) (*Server, error) {
+	wallClock := cfg.Now == nil
 	cfg.setDefaults()
 	if cfg.Resolver != nil && cfg.Fetcher == nil {
 		return nil, errors.New("proxy: a Fetcher is required with a Resolver")
@@ -176,6 +180,8 @@ func New(cfg Config) (*Server, error) {
 		signer: NewSigner(cfg.SigningKeys),
 		log:    cfg.Logger,
 		cpu:    semaphore.NewWeighted(int64(max(1, numCPU()))),
+
+		wallClock: wallClock,
 	}
 	if cfg.ClientRPS > 0 {
 		s.limiter = newClientLimiter(cfg.ClientRPS)
@@ -189,6 +195,10 @@ func New(cfg Config) (*Server, error) {
 	s.app = s.newApp()
 	srv := s.app.Server()
 	srv.Handler = s.handler(srv.Handler)
+	// The request time is read on first use (requestTime) rather than
+	// before every handler call: a hit then reads the clock once for its
+	// cache decision, its headers and its access line.
+	srv.LazyRequestTime = true
 	return s, nil
 }
 
@@ -270,7 +280,7 @@ func (s *Server) handleAvatar(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if s.signer != nil && !s.verify(&req, c.Query("exp")) {
+	if s.signer != nil && !s.verify(&req, c.Query("exp"), s.requestTime(c.Context())) {
 		s.stats.Forbidden.Add(1)
 		return errForbidden
 	}
@@ -304,7 +314,7 @@ func (s *Server) query(c *fiber.Ctx) query {
 
 // verify checks sig, and exp when the link carries one: then the signed
 // message is chat + ":" + exp and the link dies at exp (unix seconds).
-func (s *Server) verify(req *avatarRequest, exp string) bool {
+func (s *Server) verify(req *avatarRequest, exp string, now time.Time) bool {
 	if exp == "" {
 		return s.signer.Verify(req.RawChat, req.Sig)
 	}
@@ -315,7 +325,19 @@ func (s *Server) verify(req *avatarRequest, exp string) bool {
 	if !s.signer.Verify(req.RawChat+":"+exp, req.Sig) {
 		return false
 	}
-	return s.cfg.Now().Unix() <= at
+	return now.Unix() <= at
+}
+
+// requestTime is the time a request is answered at: fasthttp's time for it
+// (read once, shared by the access log), or the configured clock when one is
+// injected or there is no server (benchmarks).
+func (s *Server) requestTime(ctx *fasthttp.RequestCtx) time.Time {
+	if s.wallClock {
+		if t := ctx.Time(); !t.IsZero() {
+			return t
+		}
+	}
+	return s.cfg.Now()
 }
 
 func (s *Server) serveAvatar(c *fiber.Ctx, req *avatarRequest) error {
@@ -324,7 +346,7 @@ func (s *Server) serveAvatar(c *fiber.Ctx, req *avatarRequest) error {
 			return s.sendLimited(c, req, wait)
 		}
 	}
-	now := s.cfg.Now()
+	now := s.requestTime(c.Context())
 	if e, cs := s.memoryHit(req, now); e != nil {
 		err := s.send(c.Context(), e, now, cs)
 		s.revalidate(req, e, cs)
@@ -473,14 +495,21 @@ const (
 	csMissCollapse = "avatarproxy; fwd=uri-miss; collapsed"
 )
 
-// send writes e. The body is shared, immutable memory: SetBodyRaw avoids a copy.
+// send writes e and tells the access log what it answered.
 func (s *Server) send(ctx *fasthttp.RequestCtx, e *entry, now time.Time, cacheStatus string) error {
-	// SetCanonical with canonical keys skips fasthttp's per-call key
-	// normalisation and its copy into a scratch buffer (a fifth of the hit
-	// path's CPU in BenchmarkHit); SetCanonical copies the values.
 	if s.cfg.AccessLog != nil {
 		noteAccess(ctx, cacheStatus, e.status)
 	}
+	s.write(ctx, e, now, cacheStatus)
+	return nil
+}
+
+// write writes e. The body is shared, immutable memory: SetBodyRaw avoids a
+// copy.
+func (s *Server) write(ctx *fasthttp.RequestCtx, e *entry, now time.Time, cacheStatus string) {
+	// SetCanonical with canonical keys skips fasthttp's per-call key
+	// normalisation and its copy into a scratch buffer (a fifth of the hit
+	// path's CPU in BenchmarkHit); SetCanonical copies the values.
 	h := &ctx.Response.Header
 	var buf [128]byte
 	h.SetCanonical(hdrXContentTypeOptions, valNosniff)
@@ -495,13 +524,12 @@ func (s *Server) send(ctx *fasthttp.RequestCtx, e *entry, now time.Time, cacheSt
 		if inm := ctx.Request.Header.Peek(fiber.HeaderIfNoneMatch); len(inm) > 0 && etagMatches(inm, e.etag) {
 			s.stats.NotModified.Add(1)
 			ctx.SetStatusCode(fiber.StatusNotModified)
-			return nil
+			return
 		}
 	}
 	ctx.SetStatusCode(e.code)
 	h.SetContentType(e.ctype)
 	ctx.Response.SetBodyRaw(e.body)
-	return nil
 }
 
 // Response header keys in fasthttp's canonical form (it writes "Etag"), and
