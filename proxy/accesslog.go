@@ -123,7 +123,7 @@ func (s *Server) finishAccess(ctx *fasthttp.RequestCtx, rec *accessRecord) {
 	rec.release()
 }
 
-// release pools rec; it must no longer be reachable from the request.
+// release pools rec; nothing may use it afterwards.
 func (rec *accessRecord) release() {
 	rec.id = nil
 	accessRecords.Put(rec)
