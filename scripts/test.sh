@@ -37,3 +37,7 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go test -race -count=1 ./...
+# Race builds make their socket I/O through the standard calls (see
+# internal/sockio); run what serves over sockets once more as it ships.
+go test -count=1 ./internal/sockio ./proxy .
+go test -race -tags sockio_raw -count=1 ./internal/sockio # the raw calls' own state, race-checked
