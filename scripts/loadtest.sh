@@ -4,7 +4,7 @@
 # everything started here is stopped by PID on exit.
 #
 #   scripts/loadtest.sh                  # every scenario (about 12 minutes on 2 cores)
-#   scripts/loadtest.sh hit 304          # some of: hit 304 disk s3 render memory
+#   scripts/loadtest.sh hit 304          # some of: hit 304 large disk s3 render memory
 #
 # Settings (environment): DURATION=10 (seconds per wrk run), ROUNDS=3
 # (alternating avatarproxy/nginx rounds; the table shows medians), CONNS=64,
@@ -25,10 +25,10 @@ MEMORY_CHATS=${MEMORY_CHATS:-50000}
 MEMORY_MB=${MEMORY_MB:-128}
 MEMORY_LIMIT_MIB=${MEMORY_LIMIT_MIB:-192}
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(hit 304 disk s3 render memory)
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(hit 304 large disk s3 render memory)
 for s in "${SCENARIOS[@]}"; do
-  case $s in hit | 304 | disk | s3 | render | memory) ;; *)
-    echo "unknown scenario $s (want: hit 304 disk s3 render memory)" >&2
+  case $s in hit | 304 | large | disk | s3 | render | memory) ;; *)
+    echo "unknown scenario $s (want: hit 304 large disk s3 render memory)" >&2
     exit 2
     ;;
   esac
@@ -265,6 +265,32 @@ if want hit || want 304; then
   done
   stop "$HIT_PID"
   stop "$QUIET_PID"
+fi
+
+# --- a larger memory hit: past fasthttp's default 4 KiB write buffer ----------
+if want large; then
+  say "memory hit, 256 px: avatarproxy --demo vs nginx (both logging), ${ROUNDS}x${DURATION}s each"
+  start_proxy "$P_PROXY" "$WORK/large.log" AVATAR_DEMO=true AVATAR_STORAGE=none
+  LARGE_PID=$PROXY_PID
+  PATH2="/avatar/120363043968066561@g.us.jpg?size=256"
+  curl -fs -o /dev/null "$PROXY$PATH2"
+  curl -fs -o "$WORK/www/avatar/120363043968066561@g.us.jpg" "$PROXY$PATH2"
+  start_nginx
+  cmp -s <(curl -fs "$NGXLOG/avatar/120363043968066561@g.us.jpg") <(curl -fs "$PROXY$PATH2") || { say "nginx and avatarproxy bytes differ"; exit 1; }
+  LBYTES=$(stat -c %s "$WORK/www/avatar/120363043968066561@g.us.jpg")
+  : >"$WORK/large.p" && : >"$WORK/large.nl"
+  for r in $(seq "$ROUNDS"); do
+    if [ $((r % 2)) = 1 ]; then
+      wrk_run "$PROXY$PATH2" >>"$WORK/large.p"
+      wrk_run "$NGXLOG/avatar/120363043968066561@g.us.jpg" >>"$WORK/large.nl"
+    else
+      wrk_run "$NGXLOG/avatar/120363043968066561@g.us.jpg" >>"$WORK/large.nl"
+      wrk_run "$PROXY$PATH2" >>"$WORK/large.p"
+    fi
+    say "round $r: large.p $(tail -1 "$WORK/large.p" | awk '{print $1}') r/s; large.nl $(tail -1 "$WORK/large.nl" | awk '{print $1}') r/s"
+  done
+  row "memory hit, 256 px ($LBYTES bytes), access log on" "$WORK/large.p" "$WORK/large.nl"
+  stop "$LARGE_PID"
 fi
 
 # --- durable hits: a fresh process on a warm tier, each chat once -------------
