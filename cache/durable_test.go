@@ -691,3 +691,40 @@ func TestDurableConcurrent(t *testing.T) {
 		t.Error("no write was accounted for")
 	}
 }
+
+// Workers is how many writes are at the Store at once: an object store's
+// PUTs wait on the network, and main runs sixteen of them for S3.
+func TestDurableWorkersWriteInParallel(t *testing.T) {
+	const workers, writes = 16, 40
+	var inFlight, most atomic.Int64
+	release := make(chan struct{})
+	s := &fakeStore{put: func(ctx context.Context, key string, data []byte) error {
+		n := inFlight.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-release
+		inFlight.Add(-1)
+		return nil
+	}}
+	d := newTestDurable(t, s, DurableConfig{Workers: workers, QueueSize: writes})
+	for i := range writes {
+		if !d.PutAsync(fmt.Sprint("k", i), []byte("v")) {
+			t.Fatalf("write %d dropped", i)
+		}
+	}
+	for start := time.Now(); inFlight.Load() < workers; time.Sleep(time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%d writes at the store at once, want %d", inFlight.Load(), workers)
+		}
+	}
+	close(release)
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := most.Load(); got != workers {
+		t.Errorf("at most %d writes at once, want %d", got, workers)
+	}
+	if got := s.puts.Load(); got != writes {
+		t.Errorf("%d writes reached the store, want %d", got, writes)
+	}
+}
