@@ -60,19 +60,20 @@ func (r *rawCall) readOnce(fd uintptr) bool {
 	if len(r.buf) == 0 {
 		return true // the poller has checked the connection is open
 	}
+	n, e := rawRW(syscall.SYS_READ, fd, r.buf)
+	if e == syscall.EAGAIN {
+		return false
+	}
+	r.n, r.errno = n, e
+	return true
+}
+
+// rawRW is one read(2) or write(2) of p on fd, retried on EINTR.
+func rawRW(trap, fd uintptr, p []byte) (int, syscall.Errno) {
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)))
-		switch e {
-		case 0:
-			r.n = int(n)
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		default:
-			r.errno = e
-			return true
+		n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if e != syscall.EINTR {
+			return int(n), e
 		}
 	}
 }
@@ -102,27 +103,19 @@ func (c *Conn) write(p []byte) (int, error) {
 // until it takes more.
 func (r *rawCall) writeSome(fd uintptr) bool {
 	for len(r.buf) > 0 {
-		chunk := r.buf
-		if len(chunk) > maxRW {
-			chunk = chunk[:maxRW]
-		}
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&chunk[0])), uintptr(len(chunk)))
-		switch e {
-		case 0:
-			if n == 0 {
-				r.short = true
-				return true
-			}
-			r.n += int(n)
-			r.buf = r.buf[n:]
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
+		n, e := rawRW(syscall.SYS_WRITE, fd, r.buf[:min(len(r.buf), maxRW)])
+		switch {
+		case e == syscall.EAGAIN:
 			return false
-		default:
+		case e != 0:
 			r.errno = e
 			return true
+		case n == 0:
+			r.short = true
+			return true
 		}
+		r.n += n
+		r.buf = r.buf[n:]
 	}
 	return true
 }

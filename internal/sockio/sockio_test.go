@@ -226,21 +226,11 @@ func TestEarlierDeadlineReplacesArmed(t *testing.T) {
 // promises; so does lifting one.
 func TestDeadlineReachesPendingRead(t *testing.T) {
 	srv, client := pair(t)
-	got := make(chan error, 1)
-	go func() {
-		_, err := srv.Read(make([]byte, 8))
-		got <- err
-	}()
-	waitPending(t, &srv.rd.deadline)
+	got := waitingRead(t, srv)
 	if err := srv.SetReadDeadline(time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-got:
-		wantTimeout(t, err, "read")
-	case <-time.After(hang):
-		t.Fatal("the waiting Read did not see the new deadline")
-	}
+	wantTimeout(t, result(t, got, "the Read under a new deadline"), "read")
 
 	// Lifted while waiting: a deadline of 100 ms must not fire. (A fresh
 	// connection: on this one the expired deadline stays armed for a
@@ -249,11 +239,7 @@ func TestDeadlineReachesPendingRead(t *testing.T) {
 	if err := srv.SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		_, err := srv.Read(make([]byte, 8))
-		got <- err
-	}()
-	waitPending(t, &srv.rd.deadline)
+	got = waitingRead(t, srv)
 	if err := srv.SetReadDeadline(time.Time{}); err != nil {
 		t.Fatal(err)
 	}
@@ -261,13 +247,8 @@ func TestDeadlineReachesPendingRead(t *testing.T) {
 	if _, err := client.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-got:
-		if err != nil {
-			t.Fatalf("the Read whose deadline was lifted: %v", err)
-		}
-	case <-time.After(hang):
-		t.Fatal("the Read did not return the byte")
+	if err := result(t, got, "the Read whose deadline was lifted"); err != nil {
+		t.Fatalf("the Read whose deadline was lifted: %v", err)
 	}
 }
 
@@ -275,24 +256,37 @@ func TestDeadlineReachesPendingRead(t *testing.T) {
 // while both wait reaches both.
 func TestOverlappingReads(t *testing.T) {
 	srv, _ := pair(t)
-	got := make(chan error, 2)
-	for range 2 {
-		go func() {
-			_, err := srv.Read(make([]byte, 8))
-			got <- err
-		}()
-	}
-	waitPending(t, &srv.rd.deadline)
+	first, second := waitingRead(t, srv), waitingRead(t, srv)
 	if err := srv.SetReadDeadline(time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		select {
-		case err := <-got:
-			wantTimeout(t, err, "read")
-		case <-time.After(hang):
-			t.Fatal("a waiting Read did not see the deadline")
-		}
+	wantTimeout(t, result(t, first, "a waiting Read"), "read")
+	wantTimeout(t, result(t, second, "a waiting Read"), "read")
+}
+
+// waitingRead starts a Read of c and returns once a Read waits; the
+// Read's error arrives on the channel.
+func waitingRead(t *testing.T, c *Conn) <-chan error {
+	t.Helper()
+	got := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 8))
+		got <- err
+	}()
+	waitPending(t, &c.rd.deadline)
+	return got
+}
+
+// result is the error of a call in the background; what names the call
+// if it does not return.
+func result(t *testing.T, got <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-got:
+		return err
+	case <-time.After(hang):
+		t.Fatalf("%s did not return", what)
+		return nil
 	}
 }
 
@@ -375,20 +369,10 @@ func TestStandardLibraryPathsKeepDeadline(t *testing.T) {
 
 func TestCloseWakesPendingRead(t *testing.T) {
 	srv, _ := pair(t)
-	got := make(chan error, 1)
-	go func() {
-		_, err := srv.Read(make([]byte, 8))
-		got <- err
-	}()
-	waitPending(t, &srv.rd.deadline)
+	got := waitingRead(t, srv)
 	srv.Close()
-	select {
-	case err := <-got:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("err = %v, want net.ErrClosed", err)
-		}
-	case <-time.After(hang):
-		t.Fatal("Close did not wake the waiting Read")
+	if err := result(t, got, "the Read waiting on a closed connection"); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("err = %v, want net.ErrClosed", err)
 	}
 	if _, err := srv.Read(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Read after Close: %v, want net.ErrClosed", err)
