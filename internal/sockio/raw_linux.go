@@ -28,7 +28,7 @@ type rawCall struct {
 func initRaw(c *Conn) {
 	rc, err := c.tc.SyscallConn()
 	if err != nil {
-		return // c.rd.raw.fn stays nil: the standard calls then
+		return // c.rawConn stays nil: the standard calls then
 	}
 	c.rawConn = rc
 	c.rd.raw.fn = c.rd.raw.readOnce
