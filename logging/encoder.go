@@ -16,9 +16,28 @@ import (
 // the kinds an access line needs (strings, bytes, ints, durations).
 //
 // A line is Begin, any number of fields, then End; each appends to b and
-// returns the extended slice.
+// returns the extended slice. Field names are Keys, encoded once.
 type Encoder struct {
 	Text bool
+}
+
+// Key is a field name encoded once, in both forms: escaping a line's
+// names on every line was a quarter of its cost (BenchmarkEncoderLine,
+// 270 -> 210 ns).
+type Key struct{ json, text string }
+
+// NewKey encodes name for Encoder's fields.
+func NewKey(name string) Key {
+	text := []byte{' '}
+	if needsQuoting(name) {
+		text = strconv.AppendQuote(text, name)
+	} else {
+		text = append(text, name...)
+	}
+	return Key{
+		json: string(append(appendJSON([]byte{','}, name), ':')),
+		text: string(append(text, '=')),
+	}
 }
 
 // Begin starts a line with the time, level and message keys.
@@ -40,7 +59,7 @@ func (e Encoder) Begin(b []byte, t time.Time, level slog.Level, msg string) []by
 }
 
 // String appends key=val.
-func (e Encoder) String(b []byte, key, val string) []byte {
+func (e Encoder) String(b []byte, key Key, val string) []byte {
 	b = e.key(b, key)
 	if e.Text {
 		return appendText(b, val)
@@ -50,7 +69,7 @@ func (e Encoder) String(b []byte, key, val string) []byte {
 
 // Bytes appends key=val for a byte-slice value written as a string (a
 // header value, say), without converting it to a string first.
-func (e Encoder) Bytes(b []byte, key string, val []byte) []byte {
+func (e Encoder) Bytes(b []byte, key Key, val []byte) []byte {
 	b = e.key(b, key)
 	if e.Text {
 		return appendText(b, val)
@@ -59,13 +78,13 @@ func (e Encoder) Bytes(b []byte, key string, val []byte) []byte {
 }
 
 // Int appends key=val.
-func (e Encoder) Int(b []byte, key string, val int64) []byte {
+func (e Encoder) Int(b []byte, key Key, val int64) []byte {
 	return strconv.AppendInt(e.key(b, key), val, 10)
 }
 
 // Duration appends key=val: nanoseconds in JSON, as slog (and
 // encoding/json) write a time.Duration; d.String() in text.
-func (e Encoder) Duration(b []byte, key string, d time.Duration) []byte {
+func (e Encoder) Duration(b []byte, key Key, d time.Duration) []byte {
 	b = e.key(b, key)
 	if e.Text {
 		return appendDuration(b, d)
@@ -81,16 +100,11 @@ func (e Encoder) End(b []byte) []byte {
 	return append(b, '}', '\n')
 }
 
-func (e Encoder) key(b []byte, key string) []byte {
+func (e Encoder) key(b []byte, key Key) []byte {
 	if e.Text {
-		b = append(b, ' ')
-		if needsQuoting(key) {
-			return append(strconv.AppendQuote(b, key), '=')
-		}
-		return append(append(b, key...), '=')
+		return append(b, key.text...)
 	}
-	b = append(b, ',')
-	return append(appendJSON(b, key), ':')
+	return append(b, key.json...)
 }
 
 // appendRFC3339Nano is t.AppendFormat(b, time.RFC3339Nano), the JSON

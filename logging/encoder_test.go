@@ -27,10 +27,10 @@ func viaSlog(tb testing.TB, text bool, t time.Time, level slog.Level, key, val s
 func viaEncoder(text bool, t time.Time, level slog.Level, key, val string, raw []byte, n int64, d time.Duration) string {
 	e := Encoder{Text: text}
 	b := e.Begin(nil, t, level, "request")
-	b = e.String(b, key, val)
-	b = e.Bytes(b, "raw", raw)
-	b = e.Int(b, "n", n)
-	b = e.Duration(b, "took", d)
+	b = e.String(b, NewKey(key), val)
+	b = e.Bytes(b, NewKey("raw"), raw)
+	b = e.Int(b, NewKey("n"), n)
+	b = e.Duration(b, NewKey("took"), d)
 	return string(e.End(b))
 }
 
@@ -101,17 +101,19 @@ func BenchmarkEncoderLine(b *testing.B) {
 	buf := make([]byte, 0, 512)
 	at := time.Now()
 	cache := []byte("avatarproxy; hit")
+	kID, kMethod, kPath, kStatus := NewKey("id"), NewKey("method"), NewKey("path"), NewKey("status")
+	kBytes, kDuration, kCache, kAvatar := NewKey("bytes"), NewKey("duration"), NewKey("cache"), NewKey("avatar")
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = e.Begin(buf[:0], at, slog.LevelInfo, "request")
-		buf = e.String(buf, "id", "3f2a9c41d2e8b7a0")
-		buf = e.String(buf, "method", "GET")
-		buf = e.String(buf, "path", "/avatar/*******4567@c.us.jpg")
-		buf = e.Int(buf, "status", 200)
-		buf = e.Int(buf, "bytes", 2579)
-		buf = e.Duration(buf, "duration", 41*time.Microsecond)
-		buf = e.Bytes(buf, "cache", cache)
-		buf = e.Bytes(buf, "avatar", []byte("ok"))
+		buf = e.String(buf, kID, "3f2a9c41d2e8b7a0")
+		buf = e.String(buf, kMethod, "GET")
+		buf = e.String(buf, kPath, "/avatar/*******4567@c.us.jpg")
+		buf = e.Int(buf, kStatus, 200)
+		buf = e.Int(buf, kBytes, 2579)
+		buf = e.Duration(buf, kDuration, 41*time.Microsecond)
+		buf = e.Bytes(buf, kCache, cache)
+		buf = e.Bytes(buf, kAvatar, []byte("ok"))
 		buf = e.End(buf)
 	}
 }

@@ -73,9 +73,9 @@ func TestLinesWholeAndInOrder(t *testing.T) {
 			var b []byte
 			for i := range each {
 				b = enc.Begin(b[:0], time.Unix(0, 0), slog.LevelInfo, "request")
-				b = enc.Int(b, "g", int64(g))
-				b = enc.Int(b, "i", int64(i))
-				b = enc.String(b, "path", "/avatar/*******4567@c.us.jpg")
+				b = enc.Int(b, NewKey("g"), int64(g))
+				b = enc.Int(b, NewKey("i"), int64(i))
+				b = enc.String(b, NewKey("path"), "/avatar/*******4567@c.us.jpg")
 				l.WriteLine(uint64(g), enc.End(b))
 			}
 		}()

@@ -109,19 +109,26 @@ func (s *Server) finishAccess(ctx *fasthttp.RequestCtx, rec *accessRecord) {
 	enc := logging.Encoder{Text: s.cfg.AccessLogText}
 	rec.path = appendMaskedPath(rec.path[:0], ctx.URI().PathOriginal())
 	b := enc.Begin(rec.line[:0], end, level, "request")
-	b = enc.Bytes(b, "id", rec.id)
-	b = enc.Bytes(b, "method", ctx.Method())
-	b = enc.Bytes(b, "path", rec.path)
-	b = enc.Int(b, "status", int64(status))
-	b = enc.Int(b, "bytes", int64(len(ctx.Response.Body())))
-	b = enc.Duration(b, "duration", end.Sub(rec.start))
-	b = enc.String(b, "cache", rec.cache)
-	b = enc.String(b, "avatar", rec.avatar)
+	b = enc.Bytes(b, keyID, rec.id)
+	b = enc.Bytes(b, keyMethod, ctx.Method())
+	b = enc.Bytes(b, keyPath, rec.path)
+	b = enc.Int(b, keyStatus, int64(status))
+	b = enc.Int(b, keyBytes, int64(len(ctx.Response.Body())))
+	b = enc.Duration(b, keyDuration, end.Sub(rec.start))
+	b = enc.String(b, keyCache, rec.cache)
+	b = enc.String(b, keyAvatar, rec.avatar)
 	b = enc.End(b)
 	s.cfg.AccessLog.WriteLine(ctx.ConnID(), b)
 	rec.line = b
 	rec.release()
 }
+
+// The access line's field names, encoded once.
+var (
+	keyID, keyMethod, keyPath, keyStatus = logging.NewKey("id"), logging.NewKey("method"), logging.NewKey("path"), logging.NewKey("status")
+	keyBytes, keyDuration, keyCache      = logging.NewKey("bytes"), logging.NewKey("duration"), logging.NewKey("cache")
+	keyAvatar                            = logging.NewKey("avatar")
+)
 
 // release pools rec; nothing may use it afterwards.
 func (rec *accessRecord) release() {
