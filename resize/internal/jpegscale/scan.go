@@ -241,15 +241,7 @@ func (d *decoder) processSOS(n int) error {
 						zig := zigStart
 						if zig == 0 {
 							zig++
-							// Decode the DC coefficient, as specified in section F.2.2.1.
-							value, err := d.decodeHuffman(&d.huff[dcTable][scan[i].td])
-							if err != nil {
-								return err
-							}
-							if value > 16 {
-								return UnsupportedError("excessive DC component")
-							}
-							dcDelta, err := d.receiveExtend(value)
+							dcDelta, err := d.decodeDC(&d.huff[dcTable][scan[i].td])
 							if err != nil {
 								return err
 							}
@@ -281,13 +273,8 @@ func (d *decoder) processSOS(n int) error {
 									b[unzig[zig]] = ac << al
 								} else {
 									if val0 != 0x0f {
-										d.eobRun = uint16(1 << val0)
-										if val0 != 0 {
-											bits, err := d.decodeBits(int32(val0))
-											if err != nil {
-												return err
-											}
-											d.eobRun |= uint16(bits)
+										if err := d.readEOBRun(val0); err != nil {
+											return err
 										}
 										d.eobRun--
 										break
@@ -380,14 +367,7 @@ func (d *decoder) decodeBlock(b *block, dcH, acH *huffman, dc *int32) error {
 		d.bits.n -= total
 		*dc += int32(int16(e >> 16))
 	} else {
-		value, err := d.decodeHuffman(dcH)
-		if err != nil {
-			return err
-		}
-		if value > 16 {
-			return UnsupportedError("excessive DC component")
-		}
-		dcDelta, err := d.receiveExtend(value)
+		dcDelta, err := d.decodeDC(dcH)
 		if err != nil {
 			return err
 		}
@@ -471,18 +451,41 @@ func (d *decoder) decodeAC(b *block, acH *huffman, zig uint) (uint, bool, error)
 		return zig, true, nil
 	}
 	if val0 != 0x0f {
-		d.eobRun = uint16(1 << val0)
-		if val0 != 0 {
-			bits, err := d.decodeBits(int32(val0))
-			if err != nil {
-				return zig, false, err
-			}
-			d.eobRun |= uint16(bits)
+		if err := d.readEOBRun(val0); err != nil {
+			return zig, false, err
 		}
 		d.eobRun--
 		return zig, false, nil
 	}
 	return zig + 0x0f, true, nil
+}
+
+// decodeDC decodes the difference of a DC coefficient from its
+// predictor, as specified in section F.2.2.1.
+func (d *decoder) decodeDC(h *huffman) (int32, error) {
+	value, err := d.decodeHuffman(h)
+	if err != nil {
+		return 0, err
+	}
+	if value > 16 {
+		return 0, UnsupportedError("excessive DC component")
+	}
+	return d.receiveExtend(value)
+}
+
+// readEOBRun sets d.eobRun from an EOBn code (val0 < 15 is n) and its
+// run-length bits: how many blocks, this one included, have no more
+// coefficients in this scan (section G.1.2.2).
+func (d *decoder) readEOBRun(val0 uint8) error {
+	d.eobRun = uint16(1 << val0)
+	if val0 != 0 {
+		bits, err := d.decodeBits(int32(val0))
+		if err != nil {
+			return err
+		}
+		d.eobRun |= uint16(bits)
+	}
+	return nil
 }
 
 // refine decodes a successive approximation refinement block, as specified in
@@ -519,13 +522,8 @@ func (d *decoder) refine(b *block, h *huffman, zigStart, zigEnd, delta int32) er
 			switch val1 {
 			case 0:
 				if val0 != 0x0f {
-					d.eobRun = uint16(1 << val0)
-					if val0 != 0 {
-						bits, err := d.decodeBits(int32(val0))
-						if err != nil {
-							return err
-						}
-						d.eobRun |= uint16(bits)
+					if err := d.readEOBRun(val0); err != nil {
+						return err
 					}
 					break loop
 				}
