@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"sort"
@@ -235,12 +234,7 @@ func TestWallClockOverSocket(t *testing.T) {
 	// The fakes' clock follows the wall clock, so the CDN link is fresh.
 	h.clock.Advance(time.Since(h.clock.Now()))
 	h.avatar(chat, 640)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = h.srv.Serve(ln) }()
-	base := "http://" + ln.Addr().String()
+	base := "http://" + h.listen()
 	link := func(at int64) string {
 		return base + "/avatar/" + chat + ".jpg?size=128&exp=" + strconv.FormatInt(at, 10) + "&sig=" + signer.SignExpiring(chat, at)
 	}

@@ -7,6 +7,7 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -92,6 +93,19 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		_ = h.srv.Shutdown(ctx)
 	})
 	return h
+}
+
+// listen serves the harness's server on a loopback socket, as Serve runs
+// in production (internal/sockio connections, the real clock of the
+// socket), and returns its address. Shutdown at cleanup stops it.
+func (h *harness) listen() string {
+	h.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	go func() { _ = h.srv.Serve(ln) }()
+	return ln.Addr().String()
 }
 
 // avatar scripts chat to have a generated picture of the given edge on the

@@ -18,12 +18,7 @@ import (
 func TestStalledRequestCutAtReadTimeout(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = h.srv.Serve(ln) }()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", h.listen())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,11 +61,7 @@ func TestLargeAnswersOverSocket(t *testing.T) {
 	const chat = "79001234561@c.us"
 	h := newHarness(t)
 	h.avatar(chat, 640)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = h.srv.Serve(ln) }()
+	addr := h.listen()
 	client := &http.Client{Timeout: 30 * time.Second}
 	biggest := 0
 	for _, target := range []string{
@@ -79,7 +70,7 @@ func TestLargeAnswersOverSocket(t *testing.T) {
 		"/avatar/" + chat + ".png?size=64",
 	} {
 		for _, pass := range []string{"miss", "hit"} {
-			resp, err := client.Get("http://" + ln.Addr().String() + target)
+			resp, err := client.Get("http://" + addr + target)
 			if err != nil {
 				t.Fatalf("%s (%s): %v", target, pass, err)
 			}
