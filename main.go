@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -171,7 +172,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger.Info("avatarproxy listening", "addr", ln.Addr().String(), "upstream", cfg.Upstream, "storage", cfg.Storage)
+	logger.Info("avatarproxy listening", "addr", ln.Addr().String(), "upstream", cfg.Upstream, "storage", cfg.Storage, "gomaxprocs", runtime.GOMAXPROCS(0), "cpus", runtime.NumCPU())
 	if cfg.Demo {
 		printDemo(stdout, ln.Addr().String(), srv)
 	}

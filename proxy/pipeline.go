@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -17,7 +16,11 @@ import (
 	"github.com/avatarproxy/avatarproxy/upstream"
 )
 
-func numCPU() int { return runtime.GOMAXPROCS(0) }
+// renderSlots is how many images are rendered at once: one per CPU the
+// runtime may use. It takes the smaller of GOMAXPROCS and the CPU count
+// because GOMAXPROCS may be set above the CPU count on purpose (README,
+// "Sharing cores"), and renders past the CPUs only add latency and memory.
+func renderSlots(gomaxprocs, cpus int) int { return max(1, min(gomaxprocs, cpus)) }
 
 // statusUnavailable is X-Avatar-Status for gateway or CDN trouble; it is never
 // a stored state.
@@ -240,7 +243,7 @@ func (s *Server) fill(ctx context.Context, req *avatarRequest, key string) (*fil
 }
 
 func (s *Server) renderAvatar(ctx context.Context, req *avatarRequest, src *entry) (*entry, error) {
-	// Image work is CPU-bound: past GOMAXPROCS in parallel it only adds
+	// Image work is CPU-bound: past renderSlots in parallel it only adds
 	// latency and memory. Taken here, after every cache short-cut.
 	if err := s.cpu.Acquire(ctx, 1); err != nil {
 		return nil, err

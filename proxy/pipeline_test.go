@@ -291,3 +291,19 @@ func TestFillPanicIsContained(t *testing.T) {
 		t.Error("the panic was not logged")
 	}
 }
+
+// Renders run one per CPU even when GOMAXPROCS is set above the CPU count
+// for sharing cores, and never zero.
+func TestRenderSlots(t *testing.T) {
+	for _, c := range []struct{ procs, cpus, want int }{
+		{2, 2, 2}, // the default
+		{4, 2, 2}, // GOMAXPROCS raised for a co-located neighbour
+		{1, 8, 1}, // GOMAXPROCS lowered, or a CPU quota
+		{0, 0, 1}, // nonsense never means no renders at all
+		{16, 16, 16},
+	} {
+		if got := renderSlots(c.procs, c.cpus); got != c.want {
+			t.Errorf("renderSlots(%d, %d) = %d, want %d", c.procs, c.cpus, got, c.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,7 +181,7 @@ func New(cfg Config) (*Server, error) {
 		mem:    mem,
 		signer: NewSigner(cfg.SigningKeys),
 		log:    cfg.Logger,
-		cpu:    semaphore.NewWeighted(int64(max(1, numCPU()))),
+		cpu:    semaphore.NewWeighted(int64(renderSlots(runtime.GOMAXPROCS(0), runtime.NumCPU()))),
 
 		wallClock: wallClock,
 	}
