@@ -9,7 +9,10 @@
 # Settings (environment): DURATION=10 (seconds per wrk run), ROUNDS=3
 # (alternating avatarproxy/nginx rounds; the table shows medians), CONNS=64,
 # THREADS=2, DURABLE_CHATS=2000 (chats per durable-hit run), MEMORY_CHATS=50000,
-# MEMORY_MB=128 (budget of the bounded-memory run), MEMORY_LIMIT_MIB=192.
+# MEMORY_MB=128 (budget of the bounded-memory run), MEMORY_LIMIT_MIB=192,
+# NGINX_WORKERS=auto (nginx's worker_processes), PROXY_GOMAXPROCS (unset:
+# Go's default, one per CPU). PROXY_GOMAXPROCS=4 NGINX_WORKERS=4 gives both
+# servers two threads per core on 2 cores (README, "Sharing cores").
 #
 # Installs nginx and wrk (Debian packages) when missing. The s3 scenario needs
 # the MinIO server that scripts/test.sh installs; without it the row is skipped.
@@ -24,6 +27,8 @@ DURABLE_CHATS=${DURABLE_CHATS:-2000}
 MEMORY_CHATS=${MEMORY_CHATS:-50000}
 MEMORY_MB=${MEMORY_MB:-128}
 MEMORY_LIMIT_MIB=${MEMORY_LIMIT_MIB:-192}
+NGINX_WORKERS=${NGINX_WORKERS:-auto}
+PROXY_GOMAXPROCS=${PROXY_GOMAXPROCS:-}
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(hit 304 large disk s3 render memory)
 for s in "${SCENARIOS[@]}"; do
@@ -85,7 +90,7 @@ wait_http() {
 start_proxy() {
   local port=$1 log=$2
   shift 2
-  env AVATAR_LISTEN="127.0.0.1:$port" AVATAR_LOG_LEVEL=warn AVATAR_ALLOW_UNSIGNED=true "$@" \
+  env ${PROXY_GOMAXPROCS:+GOMAXPROCS=$PROXY_GOMAXPROCS} AVATAR_LISTEN="127.0.0.1:$port" AVATAR_LOG_LEVEL=warn AVATAR_ALLOW_UNSIGNED=true "$@" \
     "$WORK/avatarproxy" >"$log" 2>&1 &
   PROXY_PID=$!
   PIDS+=("$PROXY_PID")
@@ -114,7 +119,7 @@ NGXLOG=http://127.0.0.1:$P_NGLOG
 # --- nginx, its own config ----------------------------------------------------
 mkdir -p "$WORK/www/avatar" "$WORK/www/d" "$WORK/nginx/tmp"
 cat >"$WORK/nginx/nginx.conf" <<EOF
-worker_processes 2;
+worker_processes $NGINX_WORKERS;
 daemon off;
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx/error.log warn;
@@ -389,5 +394,5 @@ printf '%s\n' "$(printf '%.0s-' $(seq 104))"
 for r in "${ROWS[@]}"; do printf '%s\n' "$r"; done
 [ -z "$MEM_LINE" ] || printf '%s\n' "$MEM_LINE"
 echo
-echo "$(nproc) cores, $(uname -r), $("$NGINX" -v 2>&1 | sed 's/.*: //'), wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}'), $(go version | awk '{print $3}')"
+echo "$(nproc) cores, $(uname -r), avatarproxy GOMAXPROCS=${PROXY_GOMAXPROCS:-default}, $("$NGINX" -v 2>&1 | sed 's/.*: //') worker_processes $NGINX_WORKERS, wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}'), $(go version | awk '{print $3}')"
 for n in "${NOTES[@]}"; do echo "- $n"; done
