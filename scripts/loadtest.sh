@@ -394,5 +394,5 @@ printf '%s\n' "$(printf '%.0s-' $(seq 104))"
 for r in "${ROWS[@]}"; do printf '%s\n' "$r"; done
 [ -z "$MEM_LINE" ] || printf '%s\n' "$MEM_LINE"
 echo
-echo "$(nproc) cores, $(uname -r), avatarproxy GOMAXPROCS=${PROXY_GOMAXPROCS:-default}, $("$NGINX" -v 2>&1 | sed 's/.*: //') worker_processes $NGINX_WORKERS, wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}'), $(go version | awk '{print $3}')"
+echo "$(nproc) cores, $(uname -r), avatarproxy GOMAXPROCS=${PROXY_GOMAXPROCS:-${GOMAXPROCS:-default}}, $("$NGINX" -v 2>&1 | sed 's/.*: //') worker_processes $NGINX_WORKERS, wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}'), $(go version | awk '{print $3}')"
 for n in "${NOTES[@]}"; do echo "- $n"; done
