@@ -50,7 +50,7 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 MINIO=${AVATAR_MINIO_BIN:-$(command -v minio || echo "$(go env GOPATH)/bin/minio")}
 
-WORK=$(mktemp -d /tmp/avatarproxy-loadtest.XXXXXX)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/avatarproxy-loadtest.XXXXXX")
 chmod 755 "$WORK" # nginx workers run as nobody and must read $WORK/www
 PIDS=()
 cleanup() {
@@ -200,7 +200,7 @@ ROWS=()
 NOTES=()
 # row NAME PROXY_FILE NGINX_FILE: a table row from files of "rps p50 p99" lines.
 row() {
-  local name=$1 pf=$2 nf=$3 prps pp50 pp99 nrps np50 np99 ratio
+  local name=$1 pf=$2 nf=$3 prps pp50 pp99 nrps np50 np99 ratio span
   prps=$(awk '{print $1}' "$pf" | median)
   pp50=$(awk '{print $2}' "$pf" | median)
   pp99=$(awk '{print $3}' "$pf" | median)
@@ -208,11 +208,16 @@ row() {
     nrps=$(awk '{print $1}' "$nf" | median)
     np50=$(awk '{print $2}' "$nf" | median)
     np99=$(awk '{print $3}' "$nf" | median)
-    ratio=$(awk -v a="$prps" -v b="$nrps" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "-"}')
+    # The ratio of each round's two runs, which ran back to back: the
+    # machine's drift between rounds cancels out of these, not out of the
+    # ratio of the two medians. The table gives their median and range.
+    paste -d' ' "$pf" "$nf" | awk '$5 > 0 {printf "%.3f\n", $1 / $5}' >"$WORK/ratios"
+    ratio=$(median <"$WORK/ratios" | awk '$1 != "?" {printf "%.2fx", $1}')
+    span=$(sort -g "$WORK/ratios" | awk 'NR == 1 {lo = $1} {hi = $1} END {if (NR) printf "%.2f-%.2f", lo, hi}')
   else
-    nrps=- np50=- np99=- ratio=-
+    nrps=- np50=- np99=- ratio=- span=-
   fi
-  ROWS+=("$(printf '%-34s %10s %8s %8s | %10s %8s %8s | %6s' "$name" "$prps" "$pp50" "$pp99" "$nrps" "$np50" "$np99" "$ratio")")
+  ROWS+=("$(printf '%-34s %10s %8s %8s | %10s %8s %8s | %6s %10s' "$name" "$prps" "$pp50" "$pp99" "$nrps" "$np50" "$np99" "${ratio:--}" "${span:--}")")
 }
 
 # --- hit and 304: the demo, one avatar, wrk -----------------------------------
@@ -389,10 +394,11 @@ fi
 
 # --- the table ----------------------------------------------------------------
 echo
-printf '%-34s %10s %8s %8s | %10s %8s %8s | %6s\n' "scenario" "proxy r/s" "p50 ms" "p99 ms" "nginx r/s" "p50 ms" "p99 ms" "ratio"
-printf '%s\n' "$(printf '%.0s-' $(seq 104))"
+printf '%-34s %10s %8s %8s | %10s %8s %8s | %6s %10s\n' "scenario" "proxy r/s" "p50 ms" "p99 ms" "nginx r/s" "p50 ms" "p99 ms" "ratio" "rounds"
+printf '%s\n' "$(printf '%.0s-' $(seq 115))"
 for r in "${ROWS[@]}"; do printf '%s\n' "$r"; done
 [ -z "$MEM_LINE" ] || printf '%s\n' "$MEM_LINE"
 echo
 echo "$(nproc) cores, $(uname -r), avatarproxy GOMAXPROCS=${PROXY_GOMAXPROCS:-${GOMAXPROCS:-default}}, $("$NGINX" -v 2>&1 | sed 's/.*: //') worker_processes $NGINX_WORKERS, wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}'), $(go version | awk '{print $3}')"
+echo "- ratio: the median of the rounds' own ratios (avatarproxy / nginx, the two runs back to back); rounds: their lowest and highest"
 for n in "${NOTES[@]}"; do echo "- $n"; done
