@@ -188,6 +188,20 @@ func appendJSON[T string | []byte](b []byte, s T) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while none needs a look: most of a line's
+		// values (ids, paths, statuses) are plain ASCII throughout, and the
+		// byte loop below was a third of the encoder's time.
+		for i+8 <= len(s) {
+			w := s[i : i+8]
+			if !plainWord(uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56) {
+				break
+			}
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		if c := s[i]; c < utf8.RuneSelf {
 			if safeSet[c] {
 				i++
@@ -231,6 +245,24 @@ func appendJSON[T string | []byte](b []byte, s T) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// plainWord reports whether all eight bytes of x are ones a JSON string
+// holds as they are (safeSet): printable ASCII other than '"' and '\\'.
+// False positives are fine (the byte loop then looks closer); a byte that
+// needs escaping is never missed.
+func plainWord(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	// (v-ones)&^v&highs is nonzero when a byte of v is zero, and
+	// (x-0x20*ones)&^x&highs when a byte of x is below 0x20, given no byte
+	// at 0x80 or above, which the first term catches (Bit Twiddling Hacks,
+	// "haszero" and "hasless").
+	q, bs := x^('"'*ones), x^('\\'*ones)
+	special := x&highs |
+		(x-0x20*ones)&^x&highs | // a control character
+		(q-ones)&^q&highs | // '"'
+		(bs-ones)&^bs&highs // '\\'
+	return special == 0
 }
 
 // appendText writes s as slog's text handler does: bare when it can be,

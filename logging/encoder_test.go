@@ -3,9 +3,12 @@ package logging
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"log/slog"
+	"math/rand/v2"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // viaSlog is what slog's own handler writes for the same line.
@@ -115,5 +118,49 @@ func BenchmarkEncoderLine(b *testing.B) {
 		buf = e.Bytes(buf, kCache, cache)
 		buf = e.Bytes(buf, kAvatar, []byte("ok"))
 		buf = e.End(buf)
+	}
+}
+
+// plainWord must say "plain" exactly when all eight bytes are in safeSet: a
+// miss would let a quote or a control character into a line unescaped.
+func TestPlainWord(t *testing.T) {
+	word := func(b [8]byte) uint64 { return binary.LittleEndian.Uint64(b[:]) }
+	safe := func(b [8]byte) bool {
+		for _, c := range b {
+			if c >= utf8.RuneSelf || !safeSet[c] {
+				return false
+			}
+		}
+		return true
+	}
+	// Every byte value at every position, among plain ones and next to the
+	// bytes around the thresholds (borrows cross byte boundaries).
+	for _, fill := range []byte{'a', ' ', '!', '#', '[', ']', '~', 0x7f} {
+		for c := 0; c < 256; c++ {
+			for p := range 8 {
+				var b [8]byte
+				for i := range b {
+					b[i] = fill
+				}
+				b[p] = byte(c)
+				if got, want := plainWord(word(b)), safe(b); got != want {
+					t.Fatalf("plainWord(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1_000_000 {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], r.Uint64())
+		// Mostly printable ASCII, so that plain words come up too.
+		for i := range b {
+			if r.IntN(8) != 0 {
+				b[i] = 0x20 + b[i]%0x60
+			}
+		}
+		if got, want := plainWord(word(b)), safe(b); got != want {
+			t.Fatalf("plainWord(%q) = %v, want %v", b, got, want)
+		}
 	}
 }
