@@ -211,7 +211,7 @@ row() {
     # The ratio of each round's two runs, which ran back to back: the
     # machine's drift between rounds cancels out of these, not out of the
     # ratio of the two medians. The table gives their median and range.
-    paste -d' ' "$pf" "$nf" | awk '$5 > 0 {printf "%.3f\n", $1 / $5}' >"$WORK/ratios"
+    awk 'NR == FNR {p[FNR] = $1; next} $1 > 0 {printf "%.3f\n", p[FNR] / $1}' "$pf" "$nf" >"$WORK/ratios"
     ratio=$(median <"$WORK/ratios" | awk '$1 != "?" {printf "%.2fx", $1}')
     span=$(sort -g "$WORK/ratios" | awk 'NR == 1 {lo = $1} {hi = $1} END {if (NR) printf "%.2f-%.2f", lo, hi}')
   else
