@@ -48,6 +48,8 @@ func TestExposition(t *testing.T) {
 		`avatarproxy_durable_skipped_total 5`,
 		`avatarproxy_access_log_dropped_total 6`,
 		`go_goroutines`,
+		`go_gc_duration_seconds`, // the defaults stay
+		`go_sched_latencies_seconds_bucket{le=`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("exposition lacks %q", want)
