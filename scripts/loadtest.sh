@@ -7,7 +7,8 @@
 #   scripts/loadtest.sh hit 304          # some of: hit 304 large disk s3 render memory
 #
 # Settings (environment): DURATION=10 (seconds per wrk run), ROUNDS=3
-# (alternating avatarproxy/nginx rounds; the table shows medians), CONNS=64,
+# (alternating avatarproxy/nginx rounds; the table shows medians, and the
+# median and range of the rounds' own ratios), CONNS=64,
 # THREADS=2, DURABLE_CHATS=2000 (chats per durable-hit run), MEMORY_CHATS=50000,
 # MEMORY_MB=128 (budget of the bounded-memory run), MEMORY_LIMIT_MIB=192,
 # NGINX_WORKERS=auto (nginx's worker_processes), PROXY_GOMAXPROCS (unset:
