@@ -131,16 +131,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	if cfg.AccessLog {
-		// Access lines are buffered so a slow log sink never holds a
-		// request; lines beyond the buffer (about a tenth of a second of
-		// lines at full speed) are dropped and counted rather than waited for.
-		lines := logging.NewLines(stderr, 2<<20)
+		// Access records are buffered so a slow log sink never holds a
+		// request, and formatted into lines by the log's own goroutine;
+		// records beyond the buffer (about a quarter of a second of them at
+		// full speed) are dropped and counted rather than waited for.
+		lines := logging.NewLines(stderr, 2<<20, proxy.AccessFormat(cfg.LogFormat == "text"))
 		defer lines.Close()
 		if err := metrics.RegisterAccessLog(reg, lines.Dropped); err != nil {
 			return err
 		}
 		pcfg.AccessLog = lines
-		pcfg.AccessLogText = cfg.LogFormat == "text"
 	}
 	for _, k := range cfg.SigningKeys {
 		pcfg.SigningKeys = append(pcfg.SigningKeys, []byte(k))

@@ -99,6 +99,17 @@ func TestDemoEndToEnd(t *testing.T) {
 	if err := run(context.Background(), []string{"healthcheck"}, hc, io.Discard, io.Discard, nil); err != nil {
 		t.Errorf("healthcheck against a live server: %v", err)
 	}
+	// The access log's goroutine formats and writes lines every 10 ms.
+	want := `"msg":"request","id":`
+	for deadline := time.Now().Add(10 * time.Second); strings.Count(stderr.String(), want) < len(cases)+1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("access lines missing:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if line := `"method":"GET","path":"/avatar/*******4561@c.us.jpg","status":200,"bytes":`; !strings.Contains(stderr.String(), line) {
+		t.Errorf("no access line with %s:\n%s", line, stderr.String())
+	}
 	if strings.Contains(stderr.String(), "79001234561") {
 		t.Error("an unmasked phone number in the logs")
 	}

@@ -1,9 +1,9 @@
 // Package logging builds the process's slog loggers (JSON by default, text
 // for a terminal) and the parts of an access log that must cost a request
 // almost nothing: an Encoder that writes slog's formats without slog, and
-// Lines, a buffer whose writes never block (one goroutine writes it out;
-// lines are dropped and counted when the sink cannot keep up). It knows
-// nothing of HTTP or avatars.
+// Lines, a buffer whose writes never block (one goroutine formats and
+// writes it out; lines are dropped and counted when the sink cannot keep
+// up). It knows nothing of HTTP or avatars.
 package logging
 
 import (

@@ -29,7 +29,7 @@ func (b *blockingWriter) Write(p []byte) (int, error) {
 
 func TestLinesNeverBlock(t *testing.T) {
 	sink := &blockingWriter{release: make(chan struct{})}
-	l := NewLines(sink, 1) // the floor: one pipeBuf per shard
+	l := NewLines(sink, 1, nil) // the floor: one pipeBuf per shard
 	line := []byte(strings.Repeat("x", 99) + "\n")
 	// The sink is stuck: every call must still return, the excess dropped.
 	const total = 10000
@@ -62,7 +62,7 @@ func (c *chunkWriter) Write(p []byte) (int, error) {
 
 func TestLinesWholeAndInOrder(t *testing.T) {
 	var out chunkWriter
-	l := NewLines(&out, 1<<20)
+	l := NewLines(&out, 1<<20, nil)
 	enc := Encoder{}
 	var wg sync.WaitGroup
 	const goroutines, each = 8, 500
@@ -107,7 +107,7 @@ func TestLinesWholeAndInOrder(t *testing.T) {
 
 func TestLinesLongLineAlone(t *testing.T) {
 	var out chunkWriter
-	l := NewLines(&out, 1<<20)
+	l := NewLines(&out, 1<<20, nil)
 	long := append(bytes.Repeat([]byte("y"), 3*pipeBuf), '\n')
 	l.WriteLine(0, []byte("a\n"))
 	l.WriteLine(0, long)
@@ -127,7 +127,7 @@ func TestLinesLongLineAlone(t *testing.T) {
 
 func TestLinesDropAfterClose(t *testing.T) {
 	var out chunkWriter
-	l := NewLines(&out, 1<<20)
+	l := NewLines(&out, 1<<20, nil)
 	l.WriteLine(1, []byte("kept\n"))
 	l.Close()
 	l.WriteLine(1, []byte("late\n"))
@@ -190,7 +190,7 @@ func TestLinesToFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := NewLines(f, 8<<20)
+	l := NewLines(f, 8<<20, nil)
 	const hints, each = 16, 2000
 	var wg sync.WaitGroup
 	for h := range hints {
@@ -226,5 +226,84 @@ func TestLinesToFile(t *testing.T) {
 		if n != each {
 			t.Errorf("hint %d: %d lines, want %d (dropped %d)", h, n, each, l.Dropped())
 		}
+	}
+}
+
+// With a Format, records go in and the Format's lines come out: in order
+// per hint, whole, in chunks of at most one pipe buffer unless a single line
+// is longer.
+func TestLinesFormatted(t *testing.T) {
+	var out chunkWriter
+	format := func(dst, rec []byte) []byte {
+		f := strings.Fields(string(rec)) // "hint index width"
+		w, _ := strconv.Atoi(f[2])
+		return fmt.Appendf(dst, "%s %s %s\n", f[0], f[1], strings.Repeat("z", w))
+	}
+	l := NewLines(&out, 8<<20, format)
+	const hints, each = 8, 1000
+	var wg sync.WaitGroup
+	for h := range hints {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				w := 1 + (h*31+i*7)%300
+				if i%250 == 7 {
+					w = 3 * pipeBuf // a line longer than a chunk
+				}
+				l.WriteLine(uint64(h), fmt.Appendf(nil, "%d %d %d", h, i, w))
+			}
+		}()
+	}
+	wg.Wait()
+	l.Close()
+	next := make([]int, hints)
+	for _, c := range out.chunks {
+		lines := strings.SplitAfter(string(c), "\n")
+		if lines[len(lines)-1] != "" {
+			t.Fatalf("chunk of %d bytes ends mid-line", len(c))
+		}
+		lines = lines[:len(lines)-1]
+		if len(c) > pipeBuf && len(lines) > 1 {
+			t.Fatalf("chunk of %d bytes holds %d lines", len(c), len(lines))
+		}
+		for _, line := range lines {
+			var h, i int
+			var z string
+			if _, err := fmt.Sscanf(line, "%d %d %s\n", &h, &i, &z); err != nil || h < 0 || h >= hints {
+				t.Fatalf("torn line %q", line)
+			}
+			if i != next[h] {
+				t.Fatalf("hint %d: line %d, want %d", h, i, next[h])
+			}
+			next[h]++
+		}
+	}
+	for h, n := range next {
+		if n != each {
+			t.Errorf("hint %d: %d lines, want %d (dropped %d)", h, n, each, l.Dropped())
+		}
+	}
+}
+
+// A full shard drops records whole: the framing of what it keeps survives.
+func TestLinesFormattedDrops(t *testing.T) {
+	sink := &blockingWriter{release: make(chan struct{})}
+	l := NewLines(sink, 1, func(dst, rec []byte) []byte { return append(append(dst, rec...), '\n') })
+	const total = 10000
+	for i := range total {
+		l.WriteLine(uint64(i), []byte(strconv.Itoa(i)+strings.Repeat("r", i%200)))
+	}
+	close(sink.release)
+	l.Close()
+	got := strings.Split(strings.TrimSuffix(sink.buf.String(), "\n"), "\n")
+	for _, line := range got {
+		i, err := strconv.Atoi(strings.TrimRight(line, "r"))
+		if err != nil || len(line)-len(strconv.Itoa(i)) != i%200 {
+			t.Fatalf("line %q was not written as its record", line)
+		}
+	}
+	if l.Dropped() == 0 || int64(len(got))+l.Dropped() != total {
+		t.Errorf("written %d + dropped %d != %d", len(got), l.Dropped(), total)
 	}
 }

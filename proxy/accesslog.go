@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -16,28 +17,31 @@ import (
 
 const headerRequestID = "X-Request-ID"
 
-// LineWriter takes finished access-log lines. hint is the same for every
-// line of one connection, so a writer can keep them in order and spread
-// concurrent connections over separate buffers. It must copy line and must
-// not block.
+// LineWriter takes access records: the fields of a request's line in a
+// compact binary form, which AccessFormat turns into the line itself. hint
+// is the same for every record of one connection, so a writer can keep
+// them in order and spread concurrent connections over separate buffers.
+// It must copy rec and must not block. logging.Lines with AccessFormat as
+// its Format is one: the request then only copies the fields, and the line
+// is formatted later, off the request's path.
 type LineWriter interface {
-	WriteLine(hint uint64, line []byte)
+	WriteLine(hint uint64, rec []byte)
 }
 
-// accessRecords holds the scratch of one access line.
+// accessRecords holds the scratch of one access record.
 var accessRecords = sync.Pool{New: func() any {
-	return &accessRecord{line: make([]byte, 0, 512), path: make([]byte, 0, 128)}
+	return &accessRecord{rec: make([]byte, 0, 256)}
 }}
 
 // accessRecord is what the handler tells the access log (send fills in the
 // statuses it answered with; reading them back from the response headers
-// cost a fifth of the line) and the memory the line is built in.
+// cost a fifth of the line) and the memory the record is built in.
 type accessRecord struct {
 	start         time.Time
 	id            []byte // the request id: the request's own, or gen
 	gen           [16]byte
 	cache, avatar string // Cache-Status and avatar status, "" when not sent
-	line, path    []byte
+	rec           []byte
 }
 
 // accessKey is the request user-value key of the *accessRecord.
@@ -95,32 +99,128 @@ func (s *Server) startAccess(ctx *fasthttp.RequestCtx) *accessRecord {
 	return rec
 }
 
-// finishAccess writes the line of a request answered, and releases rec.
+// finishAccess hands the record of a request answered to the access log,
+// and releases rec.
 func (s *Server) finishAccess(ctx *fasthttp.RequestCtx, rec *accessRecord) {
-	status := ctx.Response.StatusCode()
+	end := time.Now()
+	l := accessLine{
+		end: end, dur: end.Sub(rec.start),
+		status: ctx.Response.StatusCode(), bytes: len(ctx.Response.Body()),
+		id: rec.id, method: ctx.Method(), path: ctx.URI().PathOriginal(),
+		cache: rec.cache, avatar: rec.avatar,
+	}
+	rec.rec = l.appendRecord(rec.rec[:0])
+	s.cfg.AccessLog.WriteLine(ctx.ConnID(), rec.rec)
+	rec.release()
+}
+
+// accessLine is one access line's fields.
+type accessLine struct {
+	end              time.Time
+	dur              time.Duration
+	status, bytes    int
+	id, method, path []byte
+	cache, avatar    string
+}
+
+// appendRecord appends l's record: the end time's Unix nanoseconds and the
+// duration, 8 bytes each, then the status and the body size as uvarints,
+// then id, method, path, cache status and avatar status, each a uvarint
+// length and its bytes. The path goes in with its phone numbers already
+// masked: an unmasked number never leaves the request's own memory.
+func (l *accessLine) appendRecord(b []byte) []byte {
+	b = binary.LittleEndian.AppendUint64(b, uint64(l.end.UnixNano()))
+	b = binary.LittleEndian.AppendUint64(b, uint64(l.dur))
+	b = binary.AppendUvarint(b, uint64(l.status))
+	b = binary.AppendUvarint(b, uint64(l.bytes))
+	b = appendField(b, l.id)
+	b = appendField(b, l.method)
+	b = binary.AppendUvarint(b, uint64(len(l.path)))
+	b = appendMaskedPath(b, l.path)
+	b = appendField(b, l.cache)
+	return appendField(b, l.avatar)
+}
+
+func appendField[T string | []byte](b []byte, v T) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// parseRecord reads a record of appendRecord back; the slices alias rec.
+// It reports false for anything appendRecord did not write.
+func parseRecord(rec []byte) (l accessLine, ok bool) {
+	if len(rec) < 16 {
+		return l, false
+	}
+	l.end = time.Unix(0, int64(binary.LittleEndian.Uint64(rec)))
+	l.dur = time.Duration(binary.LittleEndian.Uint64(rec[8:]))
+	r := recordReader{b: rec[16:], ok: true}
+	l.status, l.bytes = r.int(), r.int()
+	l.id, l.method, l.path = r.field(), r.field(), r.field()
+	l.cache, l.avatar = view(r.field()), view(r.field())
+	return l, r.ok && len(r.b) == 0
+}
+
+type recordReader struct {
+	b  []byte
+	ok bool
+}
+
+func (r *recordReader) int() int {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 || v > math.MaxInt32 {
+		r.ok = false
+		return 0
+	}
+	r.b = r.b[n:]
+	return int(v)
+}
+
+func (r *recordReader) field() []byte {
+	n := r.int()
+	if !r.ok || n > len(r.b) {
+		r.ok = false
+		return nil
+	}
+	f := r.b[:n]
+	r.b = r.b[n:]
+	return f
+}
+
+// AccessFormat is the logging.Format of the access records a Server
+// writes: it appends each as slog's JSON handler (or, with text, its text
+// handler) would write the line, with a level that follows the status. A
+// record it cannot read (none: the Server writes them all) gives no line.
+func AccessFormat(text bool) func(dst, rec []byte) []byte {
+	enc := logging.Encoder{Text: text}
+	return func(dst, rec []byte) []byte {
+		l, ok := parseRecord(rec)
+		if !ok {
+			return dst
+		}
+		return l.appendLine(enc, dst)
+	}
+}
+
+// appendLine appends l as enc's line.
+func (l *accessLine) appendLine(enc logging.Encoder, b []byte) []byte {
 	level := slog.LevelInfo
 	switch {
-	case status >= 500:
+	case l.status >= 500:
 		level = slog.LevelError
-	case status >= 400 && status != fiber.StatusNotFound && status != fiber.StatusTooManyRequests:
+	case l.status >= 400 && l.status != fiber.StatusNotFound && l.status != fiber.StatusTooManyRequests:
 		level = slog.LevelWarn
 	}
-	end := time.Now()
-	enc := logging.Encoder{Text: s.cfg.AccessLogText}
-	rec.path = appendMaskedPath(rec.path[:0], ctx.URI().PathOriginal())
-	b := enc.Begin(rec.line[:0], end, level, "request")
-	b = enc.Bytes(b, keyID, rec.id)
-	b = enc.Bytes(b, keyMethod, ctx.Method())
-	b = enc.Bytes(b, keyPath, rec.path)
-	b = enc.Int(b, keyStatus, int64(status))
-	b = enc.Int(b, keyBytes, int64(len(ctx.Response.Body())))
-	b = enc.Duration(b, keyDuration, end.Sub(rec.start))
-	b = enc.String(b, keyCache, rec.cache)
-	b = enc.String(b, keyAvatar, rec.avatar)
-	b = enc.End(b)
-	s.cfg.AccessLog.WriteLine(ctx.ConnID(), b)
-	rec.line = b
-	rec.release()
+	b = enc.Begin(b, l.end, level, "request")
+	b = enc.Bytes(b, keyID, l.id)
+	b = enc.Bytes(b, keyMethod, l.method)
+	b = enc.Bytes(b, keyPath, l.path)
+	b = enc.Int(b, keyStatus, int64(l.status))
+	b = enc.Int(b, keyBytes, int64(l.bytes))
+	b = enc.Duration(b, keyDuration, l.dur)
+	b = enc.String(b, keyCache, l.cache)
+	b = enc.String(b, keyAvatar, l.avatar)
+	return enc.End(b)
 }
 
 // The access line's field names, encoded once.

@@ -189,10 +189,10 @@ func BenchmarkSignerVerify(b *testing.B) {
 }
 
 // BenchmarkHitAccessLog is BenchmarkHit with the access log on, as the
-// binary runs by default: the line is formatted and queued on the hit path
-// and written by the log's own goroutine (to io.Discard here).
+// binary runs by default: the record is queued on the hit path, and
+// formatted and written by the log's own goroutine (to io.Discard here).
 func BenchmarkHitAccessLog(b *testing.B) {
-	lines := logging.NewLines(io.Discard, 2<<20)
+	lines := logging.NewLines(io.Discard, 2<<20, AccessFormat(false))
 	b.Cleanup(lines.Close)
 	h := newHarness(b, func(c *Config) { c.AccessLog = lines })
 	handler, ctx := warmHit(b, h, "/avatar/"+benchChat+".jpg?size=128")

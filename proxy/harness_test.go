@@ -27,8 +27,11 @@ const (
 // syncBuffer is a goroutine-safe log sink, and an access log.
 type syncBuffer struct{ testkit.Buffer }
 
-// WriteLine makes a syncBuffer the server's access log.
-func (s *syncBuffer) WriteLine(_ uint64, line []byte) { _, _ = s.Write(line) }
+// WriteLine makes a syncBuffer the server's access log, with its lines
+// formatted at once.
+func (s *syncBuffer) WriteLine(_ uint64, rec []byte) { _, _ = s.Write(jsonAccess(nil, rec)) }
+
+var jsonAccess = AccessFormat(false)
 
 // harness is a Server wired to a fake Green API and a fake CDN, both real
 // HTTP servers on 127.0.0.1, with the real resolver and fetcher between.

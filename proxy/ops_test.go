@@ -217,10 +217,7 @@ func TestAccessLog(t *testing.T) {
 
 func TestAccessLogText(t *testing.T) {
 	var buf syncBuffer
-	h := newHarness(t, func(c *Config) {
-		c.AccessLog = &buf
-		c.AccessLogText = true
-	})
+	h := newHarness(t, func(c *Config) { c.AccessLog = textLog{&buf} })
 	h.avatar("79001234567@c.us", 640)
 	h.get("/avatar/79001234567@c.us.jpg?size=64&name=Secret+Name", "X-Request-ID", "abc-123")
 	h.get("/nope")
@@ -240,6 +237,13 @@ func TestAccessLogText(t *testing.T) {
 		t.Errorf("lines:\n%s", buf.String())
 	}
 }
+
+// textLog is an access log formatting its lines as text at once.
+type textLog struct{ *syncBuffer }
+
+func (l textLog) WriteLine(_ uint64, rec []byte) { _, _ = l.Write(textAccess(nil, rec)) }
+
+var textAccess = AccessFormat(true)
 
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()

@@ -86,10 +86,10 @@ type Config struct {
 	TrustedProxies []string
 	// ServerTiming adds a Server-Timing header with the stages of a fill.
 	ServerTiming bool
-	// AccessLog, when set, gets one line per request, shaped as slog's
-	// JSON handler (or its text handler with AccessLogText) would write it.
-	AccessLog     LineWriter
-	AccessLogText bool
+	// AccessLog, when set, gets one record per request, which
+	// AccessFormat makes into the line slog's JSON (or text) handler would
+	// write.
+	AccessLog LineWriter
 	// Ready reports why the server should not take traffic ("" when it
 	// should), for /readyz.
 	Ready func(ctx context.Context) string
