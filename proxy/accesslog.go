@@ -114,7 +114,9 @@ func (s *Server) finishAccess(ctx *fasthttp.RequestCtx, rec *accessRecord) {
 	rec.release()
 }
 
-// accessLine is one access line's fields.
+// accessLine is one access line's fields. path is the request's path when
+// a request fills it in (appendRecord masks it) and the masked path when
+// parseRecord does.
 type accessLine struct {
 	end              time.Time
 	dur              time.Duration
@@ -147,7 +149,8 @@ func appendField[T string | []byte](b []byte, v T) []byte {
 }
 
 // parseRecord reads a record of appendRecord back; the slices alias rec.
-// It reports false for anything appendRecord did not write.
+// It reports false when rec is not one whole record (cut short, or with
+// bytes left over).
 func parseRecord(rec []byte) (l accessLine, ok bool) {
 	if len(rec) < 16 {
 		return l, false
