@@ -64,23 +64,14 @@ func TestLinesWholeAndInOrder(t *testing.T) {
 	var out chunkWriter
 	l := NewLines(&out, 1<<20, nil)
 	enc := Encoder{}
-	var wg sync.WaitGroup
 	const goroutines, each = 8, 500
-	for g := range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var b []byte
-			for i := range each {
-				b = enc.Begin(b[:0], time.Unix(0, 0), slog.LevelInfo, "request")
-				b = enc.Int(b, NewKey("g"), int64(g))
-				b = enc.Int(b, NewKey("i"), int64(i))
-				b = enc.String(b, NewKey("path"), "/avatar/*******4567@c.us.jpg")
-				l.WriteLine(uint64(g), enc.End(b))
-			}
-		}()
-	}
-	wg.Wait()
+	writeFrom(l, goroutines, each, func(g, i int) []byte {
+		b := enc.Begin(nil, time.Unix(0, 0), slog.LevelInfo, "request")
+		b = enc.Int(b, NewKey("g"), int64(g))
+		b = enc.Int(b, NewKey("i"), int64(i))
+		b = enc.String(b, NewKey("path"), "/avatar/*******4567@c.us.jpg")
+		return enc.End(b)
+	})
 	l.Close()
 	next := make(map[int]int)
 	n := 0
@@ -183,6 +174,20 @@ func closedFile(t *testing.T) *os.File {
 	return f
 }
 
+// writeFrom writes line(h, 0..each-1) with hint h from one goroutine per
+// hint, all at once, and returns when all are written.
+func writeFrom(l *Lines, hints, each int, line func(h, i int) []byte) {
+	var wg sync.WaitGroup
+	for h := range hints {
+		wg.Go(func() {
+			for i := range each {
+				l.WriteLine(uint64(h), line(h, i))
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // A file sink takes big writes; every line must still arrive whole, in
 // order per hint.
 func TestLinesToFile(t *testing.T) {
@@ -192,17 +197,9 @@ func TestLinesToFile(t *testing.T) {
 	}
 	l := NewLines(f, 8<<20, nil)
 	const hints, each = 16, 2000
-	var wg sync.WaitGroup
-	for h := range hints {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				l.WriteLine(uint64(h), fmt.Appendf(nil, "%d %d %s\n", h, i, strings.Repeat("z", h*7)))
-			}
-		}()
-	}
-	wg.Wait()
+	writeFrom(l, hints, each, func(h, i int) []byte {
+		return fmt.Appendf(nil, "%d %d %s\n", h, i, strings.Repeat("z", h*7))
+	})
 	l.Close()
 	f.Close()
 	b, err := os.ReadFile(f.Name())
@@ -241,21 +238,13 @@ func TestLinesFormatted(t *testing.T) {
 	}
 	l := NewLines(&out, 8<<20, format)
 	const hints, each = 8, 1000
-	var wg sync.WaitGroup
-	for h := range hints {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				w := 1 + (h*31+i*7)%300
-				if i%250 == 7 {
-					w = 3 * pipeBuf // a line longer than a chunk
-				}
-				l.WriteLine(uint64(h), fmt.Appendf(nil, "%d %d %d", h, i, w))
-			}
-		}()
-	}
-	wg.Wait()
+	writeFrom(l, hints, each, func(h, i int) []byte {
+		w := 1 + (h*31+i*7)%300
+		if i%250 == 7 {
+			w = 3 * pipeBuf // a line longer than a chunk
+		}
+		return fmt.Appendf(nil, "%d %d %d", h, i, w)
+	})
 	l.Close()
 	next := make([]int, hints)
 	for _, c := range out.chunks {
