@@ -133,7 +133,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.AccessLog {
 		// Access records are buffered so a slow log sink never holds a
 		// request, and formatted into lines by the log's own goroutine;
-		// records beyond the buffer (about a quarter of a second of them at
+		// records beyond the buffer (about a third of a second of them at
 		// full speed) are dropped and counted rather than waited for.
 		lines := logging.NewLines(stderr, 2<<20, proxy.AccessFormat(cfg.LogFormat == "text"))
 		defer lines.Close()

@@ -22,9 +22,9 @@ import (
 // binary form, and the writing goroutine turns records into lines: a
 // request then only copies a few raw fields, and the formatting (a log
 // line's time, escaping and numbers, most of its cost) runs in batches off
-// the request's path. Under a load generator sharing the cores that was
-// worth more than the formatting's CPU: every microsecond a request takes
-// also costs the client's scheduling (see the README's Performance section).
+// the request's path. It is the same CPU, spent later and in batches: the
+// answer goes out sooner, which on cores shared with the clients also
+// spares their scheduling (see the README's Performance section).
 //
 // Lines from one hint stay in order; lines from different hints may be
 // written up to FlushEvery out of order (each carries its time). When a
@@ -174,8 +174,8 @@ func (l *Lines) flush(spare, out []byte) ([]byte, []byte) {
 }
 
 // formatOut formats the records in b into out and writes the lines out.
-// out grows to the lines of the fullest shard (about two and a half times
-// its records, for access lines) and is kept for the next flush.
+// out grows to the lines of the fullest shard and is kept for the next
+// flush.
 func (l *Lines) formatOut(b, out []byte) []byte {
 	out = out[:0]
 	for len(b) > 0 {
