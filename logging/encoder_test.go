@@ -1,30 +1,21 @@
 package logging
 
 import (
-	"bytes"
-	"context"
 	"encoding/binary"
 	"log/slog"
 	"math/rand/v2"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 )
 
 // viaSlog is what slog's own handler writes for the same line.
 func viaSlog(tb testing.TB, text bool, t time.Time, level slog.Level, key, val string, raw []byte, n int64, d time.Duration) string {
 	tb.Helper()
-	var out bytes.Buffer
-	var h slog.Handler = slog.NewJSONHandler(&out, nil)
-	if text {
-		h = slog.NewTextHandler(&out, nil)
-	}
-	r := slog.NewRecord(t, level, "request", 0)
-	r.AddAttrs(slog.String(key, val), slog.String("raw", string(raw)), slog.Int64("n", n), slog.Duration("took", d))
-	if err := h.Handle(context.Background(), r); err != nil {
-		tb.Fatal(err)
-	}
-	return out.String()
+	return testkit.SlogLine(tb, text, t, level, "request",
+		slog.String(key, val), slog.String("raw", string(raw)), slog.Int64("n", n), slog.Duration("took", d))
 }
 
 func viaEncoder(text bool, t time.Time, level slog.Level, key, val string, raw []byte, n int64, d time.Duration) string {

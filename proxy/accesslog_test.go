@@ -2,21 +2,17 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/avatarproxy/avatarproxy/internal/testkit"
 )
 
 // viaSlog is the line slog's own handler writes for l, the shape the
 // access log promises.
 func viaSlog(t *testing.T, text bool, l accessLine) string {
 	t.Helper()
-	var out bytes.Buffer
-	var h slog.Handler = slog.NewJSONHandler(&out, nil)
-	if text {
-		h = slog.NewTextHandler(&out, nil)
-	}
 	level := slog.LevelInfo
 	switch {
 	case l.status >= 500:
@@ -24,17 +20,12 @@ func viaSlog(t *testing.T, text bool, l accessLine) string {
 	case l.status >= 400 && l.status != 404 && l.status != 429:
 		level = slog.LevelWarn
 	}
-	r := slog.NewRecord(l.end, level, "request", 0)
-	r.AddAttrs(
+	return testkit.SlogLine(t, text, l.end, level, "request",
 		slog.String("id", string(l.id)), slog.String("method", string(l.method)),
 		slog.String("path", string(appendMaskedPath(nil, l.path))),
 		slog.Int("status", l.status), slog.Int("bytes", l.bytes),
 		slog.Duration("duration", l.dur), slog.String("cache", l.cache), slog.String("avatar", l.avatar),
 	)
-	if err := h.Handle(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
-	return out.String()
 }
 
 // A record, formatted on the log's goroutine, must give the line slog
