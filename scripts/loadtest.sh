@@ -14,6 +14,9 @@
 # NGINX_WORKERS=auto (nginx's worker_processes), PROXY_GOMAXPROCS (unset:
 # Go's default, one per CPU). PROXY_GOMAXPROCS=4 NGINX_WORKERS=4 gives both
 # servers two threads per core on 2 cores (README, "Sharing cores").
+# NEAR_NS=120: cmd/coreprobe's one-way time between the cores below which a
+# hit round counts as run on near cores (README, "Where the host puts the
+# cores").
 #
 # Installs nginx and wrk (Debian packages) when missing. The s3 scenario needs
 # the MinIO server that scripts/test.sh installs; without it the row is skipped.
@@ -66,7 +69,15 @@ trap 'exit 130' INT TERM
 say "building into $WORK"
 go build -o "$WORK/avatarproxy" .
 go build -o "$WORK/loadgen" ./cmd/loadgen
+go build -o "$WORK/coreprobe" ./cmd/coreprobe
 LG=$WORK/loadgen
+
+# On a VM the host may place the cores near each other or far apart, and
+# move them every few minutes; a cache line between them then takes about
+# 50 or about 230 ns here. Each hit round is probed before and after, and
+# its ratio is also given per state (NEAR_NS splits the two).
+NEAR_NS=${NEAR_NS:-120}
+core_ns() { "$WORK/coreprobe" 2>/dev/null | sed -n 's/.* ns=//p' || true; }
 
 # stop PID: SIGTERM and wait, so a durable tier flushes its queue.
 stop() {
@@ -221,6 +232,17 @@ row() {
   ROWS+=("$(printf '%-34s %10s %8s %8s | %10s %8s %8s | %6s %10s' "$name" "$prps" "$pp50" "$pp99" "$nrps" "$np50" "$np99" "${ratio:--}" "${span:--}")")
 }
 
+# states NAME PROXY_FILE NGINX_FILE STATE_FILE: a note with the rounds' ratio
+# on near cores and on far ones (STATE_FILE: "ns_before ns_after" a round).
+states() {
+  local name=$1 pf=$2 nf=$3 sf=$4 near far
+  near=$(paste -d' ' "$pf" "$nf" "$sf" | awk -v t="$NEAR_NS" '$(NF-1) != "-" && $(NF-1) < t && $NF < t && $5 > 0 {printf "%.3f\n", $1 / $5}' | median)
+  far=$(paste -d' ' "$pf" "$nf" "$sf" | awk -v t="$NEAR_NS" '$(NF-1) != "-" && $(NF-1) >= t && $NF >= t && $5 > 0 {printf "%.3f\n", $1 / $5}' | median)
+  NOTES+=("$name, by the host's placement of the cores (coreprobe before/after each round: $(awk '{printf "%s/%s ", $1, $2}' "$sf")ns): near (< $NEAR_NS ns) $(ratio_n "$near" "$(awk -v t="$NEAR_NS" '$1 != "-" && $1 < t && $2 < t' "$sf" | wc -l)"), far $(ratio_n "$far" "$(awk -v t="$NEAR_NS" '$1 != "-" && $1 >= t && $2 >= t' "$sf" | wc -l)"), the rest changed during the round")
+}
+# ratio_n MEDIAN COUNT: "1.04x in 3 rounds", or "no round".
+ratio_n() { if [ "$2" -gt 0 ]; then printf '%.2fx in %d rounds' "$1" "$2"; else printf 'no round'; fi; }
+
 # --- hit and 304: the demo, one avatar, wrk -----------------------------------
 if want hit || want 304; then
   say "memory hit and 304: avatarproxy --demo vs nginx, ${ROUNDS}x${DURATION}s each, wrk -t$THREADS -c$CONNS"
@@ -243,8 +265,9 @@ if want hit || want 304; then
   BYTES=$(stat -c %s "$WORK/www/avatar/79001234561@c.us.jpg")
   NOTES+=("hit/304: one 128 px JPEG of $BYTES bytes, identical bytes from both; medians of $ROUNDS alternating ${DURATION}s wrk runs; access logs (avatarproxy's default; nginx's combined format, buffer=64k) go to files")
   FILES=(hit.p hit.nl hit.q hit.n 304.p 304.nl)
-  for f in "${FILES[@]}"; do : >"$WORK/$f"; done
+  for f in "${FILES[@]}" hit.state; do : >"$WORK/$f"; done
   for r in $(seq "$ROUNDS"); do
+    before=$(core_ns)
     # Alternate who goes first, so drift on a shared machine hits both.
     order=(p nl q n)
     [ $((r % 2)) = 1 ] || order=(n q nl p)
@@ -262,11 +285,14 @@ if want hit || want 304; then
       n) if want hit; then wrk_run "$NGX/avatar/79001234561@c.us.jpg" >>"$WORK/hit.n"; fi ;;
       esac
     done
-    say "round $r: $(for f in "${FILES[@]}"; do [ -s "$WORK/$f" ] && printf '%s %s r/s p99 %s ms; ' "$f" "$(tail -1 "$WORK/$f" | awk '{print $1}')" "$(tail -1 "$WORK/$f" | awk '{print $3}')"; done)"
+    after=$(core_ns)
+    echo "${before:--} ${after:--}" >>"$WORK/hit.state"
+    say "round $r: $(for f in "${FILES[@]}"; do [ -s "$WORK/$f" ] && printf '%s %s r/s p99 %s ms; ' "$f" "$(tail -1 "$WORK/$f" | awk '{print $1}')" "$(tail -1 "$WORK/$f" | awk '{print $3}')"; done)cores ${before:--}/${after:--} ns"
   done
   if want hit; then
     row "memory hit, access log on" "$WORK/hit.p" "$WORK/hit.nl"
     row "memory hit, access log off" "$WORK/hit.q" "$WORK/hit.n"
+    states "memory hit, access log on" "$WORK/hit.p" "$WORK/hit.nl" "$WORK/hit.state"
   fi
   if want 304; then row "revalidation (304), access log on" "$WORK/304.p" "$WORK/304.nl"; fi
   for f in "${FILES[@]}"; do
