@@ -235,13 +235,21 @@ row() {
 # states NAME PROXY_FILE NGINX_FILE STATE_FILE: a note with the rounds' ratio
 # on near cores and on far ones (STATE_FILE: "ns_before ns_after" a round).
 states() {
-  local name=$1 pf=$2 nf=$3 sf=$4 near far
-  near=$(paste -d' ' "$pf" "$nf" "$sf" | awk -v t="$NEAR_NS" '$(NF-1) != "-" && $(NF-1) < t && $NF < t && $5 > 0 {printf "%.3f\n", $1 / $5}' | median)
-  far=$(paste -d' ' "$pf" "$nf" "$sf" | awk -v t="$NEAR_NS" '$(NF-1) != "-" && $(NF-1) >= t && $NF >= t && $5 > 0 {printf "%.3f\n", $1 / $5}' | median)
-  NOTES+=("$name, by the host's placement of the cores (coreprobe before/after each round: $(awk '{printf "%s/%s ", $1, $2}' "$sf")ns): near (< $NEAR_NS ns) $(ratio_n "$near" "$(awk -v t="$NEAR_NS" '$1 != "-" && $1 < t && $2 < t' "$sf" | wc -l)"), far $(ratio_n "$far" "$(awk -v t="$NEAR_NS" '$1 != "-" && $1 >= t && $2 >= t' "$sf" | wc -l)"), the rest changed during the round")
+  local name=$1 pf=$2 nf=$3 sf=$4
+  # A line a round: where the cores were through it, and its ratio.
+  paste -d' ' "$pf" "$nf" "$sf" | awk -v t="$NEAR_NS" '$5 > 0 {
+    b = $(NF - 1); a = $NF
+    s = (b == "-" || a == "-") ? "unknown" : (b < t && a < t) ? "near" : (b >= t && a >= t) ? "far" : "changed"
+    printf "%s %.3f\n", s, $1 / $5 }' >"$WORK/states"
+  NOTES+=("$name, by the host's placement of the cores (coreprobe before/after each round: $(awk '{printf "%s/%s ", $1, $2}' "$sf")ns): near (< $NEAR_NS ns) $(state_ratio near), far $(state_ratio far), the rest changed during the round")
 }
-# ratio_n MEDIAN COUNT: "1.04x in 3 rounds", or "no round".
-ratio_n() { if [ "$2" -gt 0 ]; then printf '%.2fx in %d rounds' "$1" "$2"; else printf 'no round'; fi; }
+# state_ratio STATE: the median ratio of the rounds in STATE, with their count.
+state_ratio() {
+  local n
+  n=$(awk -v s="$1" '$1 == s' "$WORK/states" | wc -l)
+  if [ "$n" -eq 0 ]; then printf 'no round'; return; fi
+  printf '%.2fx in %d rounds' "$(awk -v s="$1" '$1 == s {print $2}' "$WORK/states" | median)" "$n"
+}
 
 # --- hit and 304: the demo, one avatar, wrk -----------------------------------
 if want hit || want 304; then
