@@ -29,6 +29,10 @@ import (
 func main() {
 	n := flag.Int("n", 100_000, "exchanges per trial")
 	flag.Parse()
+	if *n < 1 {
+		fmt.Fprintln(os.Stderr, "coreprobe: -n must be at least 1")
+		os.Exit(2)
+	}
 	// Both threads spin at once: they need a scheduler slot each.
 	runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0)))
 	a, b, ok := twoCPUs()
