@@ -89,7 +89,7 @@ func variantKey(r *avatarRequest) string {
 
 func appendVariantKey(b []byte, r *avatarRequest) []byte {
 	b = append(b, 'v', 0)
-	b = append(b, r.Chat.String()...)
+	b = r.Chat.AppendTo(b)
 	b = append(b, 0)
 	b = strconv.AppendInt(b, int64(r.Size), 10)
 	b = append(b, 0, byte(r.Format), byte(r.Fallback), 0)

@@ -124,13 +124,32 @@ func (c ChatID) IsZero() bool { return c.kind == 0 }
 
 // String is the canonical Green API form: "<user>@c.us", "<user>@g.us" or "<user>@lid".
 func (c ChatID) String() string {
+	server := c.server()
+	if server == "" {
+		return "" // the zero ChatID
+	}
+	return c.user + server
+}
+
+// AppendTo appends c.String() to b. A memory hit builds its cache key with
+// it: the string would cost a concatenation on every hit.
+func (c ChatID) AppendTo(b []byte) []byte {
+	server := c.server()
+	if server == "" {
+		return b
+	}
+	return append(append(b, c.user...), server...)
+}
+
+// server is the part from '@' in the canonical form.
+func (c ChatID) server() string {
 	switch c.kind {
 	case Person:
-		return c.user + "@c.us"
+		return "@c.us"
 	case Group:
-		return c.user + "@g.us"
+		return "@g.us"
 	case LID:
-		return c.user + "@lid"
+		return "@lid"
 	}
 	return ""
 }
