@@ -248,7 +248,7 @@ state_ratio() {
   local n
   n=$(awk -v s="$1" '$1 == s' "$WORK/states" | wc -l)
   if [ "$n" -eq 0 ]; then printf 'no round'; return; fi
-  printf '%.2fx in %d rounds' "$(awk -v s="$1" '$1 == s {print $2}' "$WORK/states" | median)" "$n"
+  printf '%.2fx in %d round%s' "$(awk -v s="$1" '$1 == s {print $2}' "$WORK/states" | median)" "$n" "$([ "$n" -eq 1 ] || echo s)"
 }
 
 # --- hit and 304: the demo, one avatar, wrk -----------------------------------
