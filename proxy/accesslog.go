@@ -194,7 +194,7 @@ func (r *recordReader) field() []byte {
 // writes: it appends each as slog's JSON handler (or, with text, its text
 // handler) would write the line, with a level that follows the status. A
 // record it cannot read (none: the Server writes them all) gives no line.
-func AccessFormat(text bool) func(dst, rec []byte) []byte {
+func AccessFormat(text bool) logging.Format {
 	enc := logging.Encoder{Text: text}
 	return func(dst, rec []byte) []byte {
 		l, ok := parseRecord(rec)

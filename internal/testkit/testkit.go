@@ -1,8 +1,8 @@
 // Package testkit holds helpers that several packages' tests and benchmarks
 // share: a goroutine-safe output buffer, a clock that moves when told to,
 // CPU time per benchmark iteration, committed fuzz seed files kept in step
-// with the code that generates them, and slog's own line for a record. It is imported by tests and test
-// servers only.
+// with the code that generates them, and slog's own line for a record. It
+// is imported by tests and test servers only.
 package testkit
 
 import (
