@@ -292,6 +292,20 @@ func TestFillPanicIsContained(t *testing.T) {
 	}
 }
 
+// A source load that panics hands its callers an error, never the panic:
+// singleflight re-raises a leader's panic in every caller that joined it,
+// and a background refresh that joined has no recover above the join.
+func TestSourcePanicIsAnError(t *testing.T) {
+	h := newHarness(t)
+	h.srv.cfg.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
+		panic("decoder exploded")
+	})
+	_, _, _, err := h.srv.source(context.Background(), mustChat(t, "79001234567@c.us"), false)
+	if err == nil || !strings.Contains(err.Error(), "decoder exploded") {
+		t.Fatalf("source: err %v, want the panic as an error", err)
+	}
+}
+
 // Renders run one per CPU even when GOMAXPROCS is set above the CPU count
 // for sharing cores, and never zero.
 func TestRenderSlots(t *testing.T) {

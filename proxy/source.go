@@ -23,8 +23,12 @@ func (s *Server) source(ctx context.Context, chat upstream.ChatID, preview bool)
 	if e, ok := s.mem.Get(skey); ok && s.servable(e, chat, preview, false) {
 		return e, csHitRender, true, nil
 	}
-	v, err, _ := s.sources.Do(skey, func() (any, error) {
+	v, err, _ := s.sources.Do(skey, func() (v any, err error) {
 		led = true
+		// singleflight re-raises a panic in every caller that joined, and a
+		// background refresh may be one: it has no recover of its own
+		// around the join, so a decoder panic here would end the process.
+		defer recoverInto(&err, s.log)
 		return s.loadSource(ctx, chat, preview, false)
 	})
 	if err != nil {
