@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MemoryBytes:      int64(cfg.MemoryMB) << 20,
 		TTL:              cfg.TTL,
 		NegativeTTL:      cfg.NegativeTTL,
-		MaxStale:         cfg.MaxStale,
+		MaxStale:         staleWindow(cfg.MaxStale),
 		FirstLoadTimeout: cfg.FirstLoadTimeout,
 		JPEGQuality:      cfg.JPEGQuality,
 		AdminToken:       cfg.AdminToken,
@@ -362,4 +362,14 @@ func printDemo(w io.Writer, addr string, srv *proxy.Server) {
 	}
 	fmt.Fprintf(w, "\n  example pages: http://%s/demo/crm.html and http://%s/demo/email.html\n", addr, addr)
 	fmt.Fprintf(w, "\nThe last digit of a number picks the answer: 0-4 avatar, 5 privacy, 6 none, 7 legacy API answer, 8 rejected id, 9 slow gateway.\n\n")
+}
+
+// staleWindow maps AVATAR_MAX_STALE, where 0 means never serving stale, onto
+// proxy.Config, where 0 means the package's default and a negative value
+// means never.
+func staleWindow(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -179,3 +179,13 @@ func TestSignCommand(t *testing.T) {
 		t.Errorf("opaque token %q changed: the README's snippets produce 6EeXXhRO66_I-7Ud83JS0eekuflarVsKng4ULySCFAh64TIthA5jCLDMDik", tok)
 	}
 }
+
+// AVATAR_MAX_STALE=0 means never serving stale, which proxy.Config spells
+// as a negative window (its zero is the default of 7 days).
+func TestStaleWindow(t *testing.T) {
+	for _, c := range []struct{ in, want time.Duration }{{0, -1}, {time.Hour, time.Hour}, {7 * 24 * time.Hour, 7 * 24 * time.Hour}} {
+		if got := staleWindow(c.in); got != c.want {
+			t.Errorf("staleWindow(%s) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}

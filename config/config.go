@@ -168,7 +168,7 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	fs.IntVar(&c.MemoryMB, "memory-mb", 256, "memory cache budget in MiB")
 	dur(&c.TTL, "ttl", 24*time.Hour, "how long an avatar is fresh")
 	dur(&c.NegativeTTL, "negative-ttl", 6*time.Hour, "how long a known no-avatar state is fresh")
-	dur(&c.MaxStale, "max-stale", 7*24*time.Hour, "how long past freshness an avatar is still served while the gateway fails")
+	dur(&c.MaxStale, "max-stale", 7*24*time.Hour, "how long past freshness an avatar is still served while the gateway fails (0: never)")
 	dur(&c.FirstLoadTimeout, "first-load-timeout", 3*time.Second, "how long a cold miss waits before answering with a placeholder")
 	note("jpeg-quality")
 	fs.IntVar(&c.JPEGQuality, "jpeg-quality", 85, "JPEG quality 1..100")

@@ -67,7 +67,7 @@ func (e *entry) cacheControl(b []byte, now time.Time, maxStale time.Duration) []
 	fresh := time.Duration(e.fresh.freshUntil.Load() - n)
 	b = append(b, "public, max-age="...)
 	b = appendSeconds(b, fresh)
-	if e.negative {
+	if e.negative || maxStale <= 0 {
 		return b
 	}
 	stale := time.Duration(e.fresh.staleUntil.Load() - n)

@@ -220,6 +220,23 @@ func TestStaleIfError(t *testing.T) {
 	wantHeader(t, resp, "X-Avatar-Status", "unavailable")
 }
 
+// A negative MaxStale (AVATAR_MAX_STALE=0) never serves past freshness and
+// says so to downstream caches: no stale-* directives.
+func TestNoStaleWindow(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxStale = -1 })
+	h.avatar("79001234567@c.us", 640)
+	resp, _ := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "Cache-Control", "public, max-age=86400")
+	h.settle()
+	h.clock.Advance(25 * time.Hour)
+	resp, _ = h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "Cache-Status", "avatarproxy; fwd=uri-miss")
+	wantHeader(t, resp, "X-Avatar-Status", "ok")
+	if n := h.gw.Recorder.Calls(); n != 2 {
+		t.Errorf("gateway calls = %d, want 2: the expired avatar is asked for again", n)
+	}
+}
+
 func TestNegativeTTL(t *testing.T) {
 	h := newHarness(t)
 	h.gw.Set("79001234567@c.us", fake.PrivacyAnswer())

@@ -63,7 +63,7 @@ type Config struct {
 	MemoryBytes      int64         // memory cache budget, default 256 MiB
 	TTL              time.Duration // avatar freshness, default 24h
 	NegativeTTL      time.Duration // known no-avatar states, default 6h
-	MaxStale         time.Duration // served past freshness while refreshes fail, default 7 days
+	MaxStale         time.Duration // served past freshness while refreshes fail, default 7 days; negative: never
 	FirstLoadTimeout time.Duration // a cold miss waits this long before a placeholder, default 3s
 	FillTimeout      time.Duration // deadline of one fill (resolve+download+resize), default 30s
 	JPEGQuality      int           // default 85
@@ -109,6 +109,7 @@ func (c *Config) setDefaults() {
 	def(&c.TTL, 24*time.Hour)
 	def(&c.NegativeTTL, 6*time.Hour)
 	def(&c.MaxStale, 7*24*time.Hour)
+	c.MaxStale = max(c.MaxStale, 0)
 	def(&c.FirstLoadTimeout, 3*time.Second)
 	def(&c.FillTimeout, 30*time.Second)
 	if c.MemoryBytes == 0 {
