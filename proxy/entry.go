@@ -22,7 +22,35 @@ type freshness struct {
 	freshUntil atomic.Int64 // unix nanoseconds
 	staleUntil atomic.Int64 // unix nanoseconds; served (and revalidated) until then
 	retired    atomic.Bool  // a newer record or a purge replaced it
+	// A refresh that failed defers the next one: without it, a chat whose
+	// refresh keeps failing (a new link the CDN refuses, a picture we
+	// reject) would cost a gateway call per stale hit, not one per back-off.
+	retryAt  atomic.Int64 // unix nanoseconds: no refresh before
+	failures atomic.Int32 // refreshes failed in a row
 }
+
+// Refresh back-off: the first retry after a minute, doubling up to a
+// quarter of the TTL, so a gateway that comes back is noticed within hours
+// while a chat that keeps failing costs a few calls a day.
+const refreshRetryMin = time.Minute
+
+// deferRefresh records a failed refresh at now and returns the wait before
+// the next one.
+func (f *freshness) deferRefresh(now time.Time, ttl time.Duration) time.Duration {
+	n := min(f.failures.Add(1), 20)
+	d := min(refreshRetryMin<<(n-1), max(ttl/4, refreshRetryMin))
+	f.retryAt.Store(now.Add(d).UnixNano())
+	return d
+}
+
+// refreshed clears the back-off after a refresh that worked.
+func (f *freshness) refreshed() {
+	f.failures.Store(0)
+	f.retryAt.Store(0)
+}
+
+// mayRefresh reports whether a refresh may start at now.
+func (f *freshness) mayRefresh(now time.Time) bool { return now.UnixNano() >= f.retryAt.Load() }
 
 type age uint8
 

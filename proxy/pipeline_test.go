@@ -220,6 +220,57 @@ func TestStaleIfError(t *testing.T) {
 	wantHeader(t, resp, "X-Avatar-Status", "unavailable")
 }
 
+// A refresh that keeps failing backs off: a stale avatar whose new link the
+// CDN refuses costs the gateway one refresh per back-off, not one per view.
+func TestRefreshBacksOff(t *testing.T) {
+	h := newHarness(t)
+	h.avatar("79001234567@c.us", 640)
+	h.get("/avatar/79001234567@c.us.jpg?size=64")
+	h.settle()
+	// The contact changes picture, and the new link is dead on the CDN.
+	path := h.cdn.Add(fake.Portrait("a new face", 640))
+	h.cdn.Script(path, fake.Behavior{Answer: &fake.Answer{Status: 404}})
+	h.gw.Set("79001234567@c.us", fake.AvatarAnswer(h.cdn.URL(h.cdnURL, path, h.clock.Now().Add(72*time.Hour))))
+	h.clock.Advance(25 * time.Hour)
+	calls := func() int { return h.gw.Recorder.Calls() }
+	before := calls()
+	views := func(n int) {
+		for range n {
+			resp, _ := h.get("/avatar/79001234567@c.us.jpg?size=64")
+			wantHeader(t, resp, "X-Avatar-Status", "ok")
+			h.settle()
+			h.clock.Advance(time.Second)
+		}
+	}
+	views(20) // 20 s: one refresh (a resolve, and one more for the dead link)
+	if n := calls() - before; n != 2 {
+		t.Fatalf("gateway calls in the first 20 s of stale views = %d, want 2", n)
+	}
+	if n := h.srv.stats.RefreshErrors.Load(); n != 1 {
+		t.Errorf("refresh errors = %d, want 1", n)
+	}
+	h.clock.Advance(time.Minute)
+	views(1) // the back-off has passed: one more refresh, which fails too
+	views(100)
+	if n := calls() - before; n != 4 {
+		t.Fatalf("gateway calls after the first back-off = %d, want 4", n)
+	}
+	// The CDN serves the new picture again: the next refresh after the
+	// (now two-minute) back-off replaces the stale avatar and clears it.
+	h.cdn.Script(path, fake.Behavior{})
+	h.clock.Advance(2 * time.Minute)
+	views(1)
+	if n := calls() - before; n != 5 {
+		t.Fatalf("gateway calls after the second back-off = %d, want 5", n)
+	}
+	// The old variant retired with its picture: this size is rendered anew
+	// from the refreshed source, then a plain hit.
+	resp, _ := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "Cache-Status", "avatarproxy; hit; detail=render")
+	resp, _ = h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "Cache-Status", "avatarproxy; hit")
+}
+
 // A negative MaxStale (AVATAR_MAX_STALE=0) never serves past freshness and
 // says so to downstream caches: no stale-* directives.
 func TestNoStaleWindow(t *testing.T) {

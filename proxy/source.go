@@ -46,7 +46,7 @@ func (s *Server) servable(e *entry, chat upstream.ChatID, preview, refresh bool)
 		return true
 	case ageStale:
 		if !refresh {
-			s.refreshAsync(chat, preview, nil)
+			s.refreshAsync(chat, preview, e.fresh)
 			return true
 		}
 	}
@@ -85,7 +85,7 @@ func (s *Server) loadSource(ctx context.Context, chat upstream.ChatID, preview, 
 			case ageStale:
 				if !refresh {
 					s.setSource(skey, chat, e)
-					s.refreshAsync(chat, preview, nil)
+					s.refreshAsync(chat, preview, e.fresh)
 					return &sourceResult{e, csHitStorage}, nil
 				}
 			}
@@ -275,9 +275,13 @@ func (s *Server) fetch(ctx context.Context, url string) ([]byte, error) {
 }
 
 // refreshAsync revalidates a stale source behind the response, once per chat
-// at a time. variant, when given, is the freshness of the stale variant that
-// was served: it is renewed or retired to match the refreshed source.
-func (s *Server) refreshAsync(chat upstream.ChatID, preview bool, variant *freshness) {
+// at a time, unless served, the freshness of the stale source or variant
+// that was served, is backing off after a failed refresh. served is renewed
+// or retired to match the refreshed source.
+func (s *Server) refreshAsync(chat upstream.ChatID, preview bool, served *freshness) {
+	if !served.mayRefresh(s.cfg.Now()) {
+		return
+	}
 	skey := sourceKey(chat, preview)
 	if _, busy := s.refreshing.LoadOrStore(skey, struct{}{}); busy {
 		return
@@ -300,19 +304,31 @@ func (s *Server) refreshAsync(chat upstream.ChatID, preview bool, variant *fresh
 			return s.loadSource(ctx, chat, preview, true)
 		})
 		s.stats.Refreshes.Add(1)
-		if err != nil {
+		var r *sourceResult
+		if err == nil {
+			r = v.(*sourceResult)
+		}
+		if r == nil || r.cacheStatus == csHitStale {
+			// Failed, or answered by stale-if-error: the stale copy stays,
+			// and so does the need to refresh it, after a back-off.
 			s.stats.RefreshErrors.Add(1)
-			s.log.Info("background refresh failed; serving stale", "chat", chat.Masked(), "err", err)
+			wait := served.deferRefresh(s.cfg.Now(), s.cfg.TTL)
+			if r != nil && r.e.fresh != served {
+				r.e.fresh.deferRefresh(s.cfg.Now(), s.cfg.TTL)
+			}
+			s.log.Info("background refresh failed; serving stale", "chat", chat.Masked(), "retry_in", wait, "err", err)
 			return
 		}
-		cur := v.(*sourceResult).e
-		if variant != nil && variant != cur.fresh {
-			// The variant was rendered from a record no longer in memory.
-			if variant.identity == cur.fresh.identity {
-				variant.freshUntil.Store(cur.fresh.freshUntil.Load())
-				variant.staleUntil.Store(cur.fresh.staleUntil.Load())
+		cur := r.e
+		cur.fresh.refreshed()
+		if served != cur.fresh {
+			// What was served came from a record no longer in memory.
+			if served.identity == cur.fresh.identity {
+				served.freshUntil.Store(cur.fresh.freshUntil.Load())
+				served.staleUntil.Store(cur.fresh.staleUntil.Load())
+				served.refreshed()
 			} else {
-				variant.retired.Store(true)
+				served.retired.Store(true)
 			}
 		}
 	}()
