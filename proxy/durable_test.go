@@ -10,6 +10,7 @@ import (
 	"github.com/avatarproxy/avatarproxy/cache"
 	"github.com/avatarproxy/avatarproxy/storage"
 	"github.com/avatarproxy/avatarproxy/storage/miniotest"
+	"github.com/avatarproxy/avatarproxy/upstream"
 	"github.com/avatarproxy/avatarproxy/upstream/fake"
 )
 
@@ -198,6 +199,64 @@ func TestPurgeDurable(t *testing.T) {
 	r2 := h.replica(t, newDurable(t, disk))
 	resp, _ := r2.get("/avatar/79001234567@c.us.jpg?size=64")
 	wantHeader(t, resp, "Cache-Status", "avatarproxy; fwd=uri-miss")
+}
+
+// A stored source that does not render (a corrupt object) is dropped from
+// the durable tier too: the next request asks the gateway and gets the
+// avatar, instead of reading the same bytes back until their TTL ends.
+func TestUnrenderableStoredSource(t *testing.T) {
+	h := newHarness(t)
+	h.avatar("79001234567@c.us", 640)
+	disk, err := storage.NewDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := durableKey(mustChat(t, "79001234567@c.us"), false)
+	bad, err := encodeRecord(&record{State: upstream.StateOK, ResolvedAt: h.clock.Now(), PictureKey: "/x", Picture: []byte("\xff\xd8\xff\xe0 cut short")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := disk.Put(context.Background(), key, bad); err != nil {
+		t.Fatal(err)
+	}
+	r := h.replica(t, newDurable(t, disk))
+	resp, _ := r.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "X-Avatar-Status", "unavailable")
+	if _, ok, _ := disk.Get(context.Background(), key); ok {
+		t.Fatal("the record that does not render is still stored")
+	}
+	resp, _ = r.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "X-Avatar-Status", "ok")
+	wantHeader(t, resp, "Cache-Status", "avatarproxy; fwd=uri-miss")
+	if n := h.gw.Recorder.Calls(); n != 1 {
+		t.Errorf("gateway calls = %d, want 1", n)
+	}
+}
+
+// A render that runs out of time (waiting for a CPU) keeps its source: it
+// says nothing about the picture, and retiring it would expire every size
+// already rendered from it.
+func TestRenderTimeoutKeepsSource(t *testing.T) {
+	h := newHarness(t)
+	h.avatar("79001234567@c.us", 640)
+	h.get("/avatar/79001234567@c.us.jpg?size=64")
+	h.settle()
+	req, err := parseAvatar("79001234567@c.us.jpg", query{Size: "32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	fr, err := h.srv.fill(ctx, &req, variantKey(&req))
+	if err != nil || fr.e.status != statusUnavailable {
+		t.Fatalf("fill with its time up: %v, %+v", err, fr)
+	}
+	src, ok := h.srv.mem.Get(sourceKey(req.Chat, false))
+	if !ok || src.fresh.age(h.clock.Now()) != ageFresh {
+		t.Fatal("the source was dropped for a render that only ran out of time")
+	}
+	resp, _ := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "Cache-Status", "avatarproxy; hit")
 }
 
 func TestRecordRoundTrip(t *testing.T) {

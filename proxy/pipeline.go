@@ -224,11 +224,21 @@ func (s *Server) fill(ctx context.Context, req *avatarRequest, key string) (*fil
 	if src.rec.State == upstream.StateOK {
 		e, err = s.renderAvatar(ctx, req, src)
 		if err != nil {
-			// A stored source that no longer decodes is dropped so the
-			// next request fetches it again.
-			s.log.Warn("render failed", "chat", req.Chat.Masked(), "err", err)
-			src.fresh.retired.Store(true)
-			s.mem.Del(sourceKey(req.Chat, preview))
+			if ctx.Err() == nil {
+				// A source that no longer renders (a corrupt stored object)
+				// is dropped from both tiers, so the next request fetches it
+				// again instead of reading the same bytes back. A render
+				// that only ran out of time waiting for a CPU says nothing
+				// of the source, which stays.
+				s.log.Warn("render failed; dropping the source", "chat", req.Chat.Masked(), "err", err)
+				src.fresh.retired.Store(true)
+				s.mem.Del(sourceKey(req.Chat, preview))
+				if s.cfg.Durable != nil {
+					if derr := s.cfg.Durable.Delete(ctx, durableKey(req.Chat, preview)); derr != nil {
+						s.log.Warn("durable delete failed", "chat", req.Chat.Masked(), "err", derr)
+					}
+				}
+			}
 			e, err = s.placeholderEntry(req, statusUnavailable, nil)
 			return &fillResult{e: e, cacheStatus: csMiss, sourceLed: led}, err
 		}
