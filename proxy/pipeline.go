@@ -205,6 +205,7 @@ func (s *Server) countAnswer(e *entry, cacheStatus string) {
 // fill renders one variant: the source record (memory, durable tier or
 // gateway), then the image or placeholder, cached under key.
 func (s *Server) fill(ctx context.Context, req *avatarRequest, key string) (*fillResult, error) {
+	gen := s.fence.generation(req.Chat)
 	now := s.cfg.Now()
 	if e, ok := s.mem.Get(key); ok && e.fresh.age(now) != ageExpired {
 		return &fillResult{e: e, cacheStatus: csHit, sourceLed: true}, nil
@@ -248,7 +249,7 @@ func (s *Server) fill(ctx context.Context, req *avatarRequest, key string) (*fil
 			return nil, err
 		}
 	}
-	s.mem.Set(key, req.Chat.String(), e, 0)
+	s.fence.store(req.Chat, gen, func() { s.mem.Set(key, req.Chat.String(), e, 0) })
 	return &fillResult{e: e, cacheStatus: cs, sourceLed: led}, nil
 }
 

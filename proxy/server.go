@@ -140,6 +140,7 @@ type Server struct {
 	cpu     *semaphore.Weighted
 
 	refreshing sync.Map // source keys with a background refresh under way
+	fence      *purgeFence
 	refreshes  atomic.Int64
 	bgCtx      context.Context
 	bgStop     context.CancelFunc
@@ -183,6 +184,7 @@ func New(cfg Config) (*Server, error) {
 		signer: NewSigner(cfg.SigningKeys),
 		log:    cfg.Logger,
 		cpu:    semaphore.NewWeighted(int64(renderSlots(runtime.GOMAXPROCS(0), runtime.NumCPU()))),
+		fence:  newPurgeFence(),
 
 		wallClock: wallClock,
 	}
@@ -460,8 +462,10 @@ func parsePurgeTarget(file string) (upstream.ChatID, error) {
 }
 
 // Purge forgets everything about chat: every memory variant and both durable
-// records, so an erasure request is one call.
+// records, so an erasure request is one call. Fills and refreshes of the
+// chat already under way do not store what they find (purgeFence).
 func (s *Server) Purge(ctx context.Context, chat upstream.ChatID) error {
+	s.fence.purge(chat)
 	for _, preview := range []bool{false, true} {
 		if e, ok := s.mem.Get(sourceKey(chat, preview)); ok {
 			e.fresh.retired.Store(true) // variants still pointing at it die with it

@@ -53,12 +53,25 @@ func (s *Server) servable(e *entry, chat upstream.ChatID, preview, refresh bool)
 	return false
 }
 
-// setSource caches a source record and waits until it is visible: ristretto
-// applies Sets asynchronously, and a request for another size of the same
-// chat arriving in that gap would otherwise cost a second gateway call.
-func (s *Server) setSource(skey string, chat upstream.ChatID, e *entry) {
-	s.mem.Set(skey, chat.String(), e, 0)
-	s.mem.Wait()
+// keepSource caches a source record that a load starting at purge
+// generation gen found, and queues rec, when given, for the durable tier;
+// a purge of the chat since gen leaves both tiers alone. It waits until the
+// entry is visible: ristretto applies Sets asynchronously, and a request for
+// another size of the same chat arriving in that gap would otherwise cost a
+// second gateway call.
+func (s *Server) keepSource(gen uint64, chat upstream.ChatID, preview bool, e *entry, rec *record) {
+	s.fence.store(chat, gen, func() {
+		s.mem.Set(sourceKey(chat, preview), chat.String(), e, 0)
+		s.mem.Wait()
+		if rec == nil || s.cfg.Durable == nil || s.cfg.Resolver == nil {
+			return
+		}
+		if b, err := encodeRecord(rec); err == nil {
+			if !s.cfg.Durable.PutAsync(durableKey(chat, preview), b) {
+				s.stats.DurableDropped.Add(1)
+			}
+		}
+	})
 }
 
 // loadSource finds a servable record for chat. With refresh it skips stale
@@ -66,6 +79,7 @@ func (s *Server) setSource(skey string, chat upstream.ChatID, e *entry) {
 // copy is served and revalidated behind the response.
 func (s *Server) loadSource(ctx context.Context, chat upstream.ChatID, preview, refresh bool) (*sourceResult, error) {
 	skey := sourceKey(chat, preview)
+	gen := s.fence.generation(chat)
 	now := s.cfg.Now()
 	var old *entry
 	// Checked again inside the flight: a load that finished just before this
@@ -80,11 +94,11 @@ func (s *Server) loadSource(ctx context.Context, chat upstream.ChatID, preview, 
 		if e := s.loadDurable(ctx, chat, preview); e != nil {
 			switch e.fresh.age(now) {
 			case ageFresh:
-				s.setSource(skey, chat, e)
+				s.keepSource(gen, chat, preview, e, nil)
 				return &sourceResult{e, csHitStorage}, nil
 			case ageStale:
 				if !refresh {
-					s.setSource(skey, chat, e)
+					s.keepSource(gen, chat, preview, e, nil)
 					s.refreshAsync(chat, preview, e.fresh)
 					return &sourceResult{e, csHitStorage}, nil
 				}
@@ -102,14 +116,7 @@ func (s *Server) loadSource(ctx context.Context, chat upstream.ChatID, preview, 
 		return nil, err
 	}
 	e := s.newSourceEntry(rec, old)
-	s.setSource(skey, chat, e)
-	if s.cfg.Durable != nil && s.cfg.Resolver != nil {
-		if b, err := encodeRecord(rec); err == nil {
-			if !s.cfg.Durable.PutAsync(durableKey(chat, preview), b) {
-				s.stats.DurableDropped.Add(1)
-			}
-		}
-	}
+	s.keepSource(gen, chat, preview, e, rec)
 	return &sourceResult{e, csMiss}, nil
 }
 
