@@ -81,7 +81,7 @@ func (s *Server) sendLimited(c *fiber.Ctx, req *avatarRequest, wait time.Duratio
 	}
 	secs := max(1, int64((wait+time.Second-1)/time.Second))
 	c.Set(fiber.HeaderRetryAfter, itoa(secs))
-	if err := s.send(c.Context(), e, s.cfg.Now(), csMiss); err != nil {
+	if err := s.send(c.Context(), req, e, s.cfg.Now(), csMiss); err != nil {
 		return err
 	}
 	// A placeholder image (not a 404 fallback, not a 304) says 429.

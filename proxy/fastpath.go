@@ -74,7 +74,7 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) (served bool) {
 	if s.cfg.AccessLog != nil {
 		rec = s.startAccess(ctx)
 	}
-	s.write(ctx, e, now, cacheStatus)
+	s.write(ctx, &req, e, now, cacheStatus)
 	s.revalidate(&req, e, cacheStatus)
 	if rec != nil {
 		rec.cache, rec.avatar = cacheStatus, e.status

@@ -69,9 +69,23 @@ func TestExpiringSignatures(t *testing.T) {
 	exp := h.clock.Now().Add(time.Hour).Unix()
 	e := strconv.FormatInt(exp, 10)
 	good := "/avatar/79001234567@c.us.jpg?size=32&exp=" + e + "&sig=" + s.SignExpiring("79001234567@c.us", exp)
-	if resp, _ := h.get(good); resp.StatusCode != 200 {
-		t.Fatalf("valid expiring link: %d", resp.StatusCode)
+	// The miss (fiber's route) and the hit (the fast path) alike: no cache
+	// may keep the answer past the link's end, or serve it stale after.
+	for _, cs := range []string{"avatarproxy; fwd=uri-miss", "avatarproxy; hit"} {
+		resp, _ := h.get(good)
+		if resp.StatusCode != 200 {
+			t.Fatalf("valid expiring link: %d", resp.StatusCode)
+		}
+		wantHeader(t, resp, "Cache-Status", cs)
+		wantHeader(t, resp, "Cache-Control", "public, max-age=3600")
+		h.settle()
 	}
+	h.clock.Advance(59 * time.Minute)
+	resp, _ := h.get(good)
+	wantHeader(t, resp, "Cache-Control", "public, max-age=60")
+	// The same avatar through a link without an expiry keeps its own terms.
+	resp, _ = h.get("/avatar/79001234567@c.us.jpg?size=32&sig=" + s.Sign("79001234567@c.us"))
+	wantHeader(t, resp, "Cache-Control", "public, max-age=82860, stale-while-revalidate=604800, stale-if-error=604800")
 	// A plain signature does not cover exp, and exp cannot be moved.
 	for _, bad := range []string{
 		"/avatar/79001234567@c.us.jpg?size=32&exp=" + e + "&sig=" + s.Sign("79001234567@c.us"),
@@ -82,7 +96,7 @@ func TestExpiringSignatures(t *testing.T) {
 			t.Errorf("%s: %d, want 403", bad, resp.StatusCode)
 		}
 	}
-	h.clock.Advance(2 * time.Hour)
+	h.clock.Advance(time.Hour)
 	if resp, _ := h.get(good); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("expired link: %d, want 403", resp.StatusCode)
 	}

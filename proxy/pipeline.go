@@ -58,16 +58,21 @@ func (e *entry) cost() int64 {
 	return n
 }
 
-// cacheControl appends the Cache-Control value for e at now.
-func (e *entry) cacheControl(b []byte, now time.Time, maxStale time.Duration) []byte {
+// cacheControl appends the Cache-Control value for e at now. linkExp, when
+// not 0, is the expiry (unix seconds) of the signed link that asked: the
+// answer may be kept until then at most, and never served stale past it.
+func (e *entry) cacheControl(b []byte, now time.Time, maxStale time.Duration, linkExp int64) []byte {
 	if e.noStore || e.fresh == nil {
 		return append(b, "no-store"...)
 	}
 	n := now.UnixNano()
 	fresh := time.Duration(e.fresh.freshUntil.Load() - n)
+	if linkExp != 0 {
+		fresh = min(fresh, time.Duration(linkExp*int64(time.Second)-n))
+	}
 	b = append(b, "public, max-age="...)
 	b = appendSeconds(b, fresh)
-	if e.negative || maxStale <= 0 {
+	if e.negative || maxStale <= 0 || linkExp != 0 {
 		return b
 	}
 	stale := time.Duration(e.fresh.staleUntil.Load() - n)
@@ -162,7 +167,7 @@ func (s *Server) miss(c *fiber.Ctx, hreq *avatarRequest, key string, now time.Ti
 			if err != nil {
 				return err
 			}
-			return s.send(c.Context(), e, s.cfg.Now(), csMiss)
+			return s.send(c.Context(), req, e, s.cfg.Now(), csMiss)
 		}
 		fr := r.Val.(*fillResult)
 		cs := fr.cacheStatus
@@ -176,7 +181,7 @@ func (s *Server) miss(c *fiber.Ctx, hreq *avatarRequest, key string, now time.Ti
 				c.Set("Server-Timing", v)
 			}
 		}
-		return s.send(c.Context(), fr.e, s.cfg.Now(), cs)
+		return s.send(c.Context(), req, fr.e, s.cfg.Now(), cs)
 	case <-t.C:
 		s.stats.FirstLoadTimeouts.Add(1)
 		e, err := s.placeholderEntry(req, statusUnavailable, nil)
@@ -184,7 +189,7 @@ func (s *Server) miss(c *fiber.Ctx, hreq *avatarRequest, key string, now time.Ti
 			return err
 		}
 		s.countAnswer(e, csMiss)
-		return s.send(c.Context(), e, now, csMiss)
+		return s.send(c.Context(), req, e, now, csMiss)
 	}
 }
 

@@ -57,6 +57,9 @@ type avatarRequest struct {
 	Fallback Fallback
 	Name     string // at most maxNameRunes runes
 	Sig      string
+	// Expires is the signed link's expiry (unix seconds), 0 for a link
+	// without one: no cache may keep the answer past it.
+	Expires int64
 }
 
 // parseFile splits "<chatId>.<ext>" (still percent-encoded as it came on the
