@@ -88,17 +88,27 @@ func (e *entry) cacheControl(b []byte, now time.Time, maxStale time.Duration, li
 
 // Keys. The memory tag of every key of a chat is chat.String(), so a purge
 // drops all of them.
+//
+// A variant's key holds the request's name only where the name is drawn: a
+// placeholder with initials. An avatar is stored under the key without it
+// (lookupVariant looks there first), or every new name, which no signature
+// covers, would cost a render and a cache entry of the same bytes.
+
+// variantKey is the key a fill of r runs under and stores a placeholder at.
 func variantKey(r *avatarRequest) string {
-	return string(appendVariantKey(make([]byte, 0, 96), r))
+	return string(appendVariantKey(make([]byte, 0, 96), r, r.drawsName()))
 }
 
-func appendVariantKey(b []byte, r *avatarRequest) []byte {
+func appendVariantKey(b []byte, r *avatarRequest, withName bool) []byte {
 	b = append(b, 'v', 0)
 	b = r.Chat.AppendTo(b)
 	b = append(b, 0)
 	b = strconv.AppendInt(b, int64(r.Size), 10)
 	b = append(b, 0, byte(r.Format), byte(r.Fallback), 0)
-	return append(b, r.Name...)
+	if withName {
+		b = append(b, r.Name...)
+	}
+	return b
 }
 
 func sourceKey(chat upstream.ChatID, preview bool) string {
@@ -212,7 +222,7 @@ func (s *Server) countAnswer(e *entry, cacheStatus string) {
 func (s *Server) fill(ctx context.Context, req *avatarRequest, key string) (*fillResult, error) {
 	gen := s.fence.generation(req.Chat)
 	now := s.cfg.Now()
-	if e, ok := s.mem.Get(key); ok && e.fresh.age(now) != ageExpired {
+	if e, a := s.lookupVariant(req, now); a != ageExpired {
 		return &fillResult{e: e, cacheStatus: csHit, sourceLed: true}, nil
 	}
 	preview := s.usePreview(req.Size)
@@ -253,6 +263,9 @@ func (s *Server) fill(ctx context.Context, req *avatarRequest, key string) (*fil
 		if err != nil {
 			return nil, err
 		}
+	}
+	if e.status == string(upstream.StateOK) && req.drawsName() {
+		key = string(appendVariantKey(make([]byte, 0, 96), req, false))
 	}
 	s.fence.store(req.Chat, gen, func() { s.mem.Set(key, req.Chat.String(), e, 0) })
 	return &fillResult{e: e, cacheStatus: cs, sourceLed: led}, nil
@@ -327,7 +340,9 @@ func (s *Server) placeholderImage(p placeholder.Params, f resize.Format) (*entry
 		b = append(b, p.Seed...) // colour
 	}
 	b = append(b, 0)
-	b = append(b, p.Name...)
+	// Keyed by the initials, which are all Draw takes of the name: names
+	// that share them share one drawing.
+	b = append(b, placeholder.InitialsOf(p.Name)...)
 	key := string(b)
 	if e, ok := s.mem.Get(key); ok {
 		return e, nil

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/avatarproxy/avatarproxy/upstream"
 	"github.com/avatarproxy/avatarproxy/upstream/fake"
 )
@@ -218,6 +220,65 @@ func TestStaleIfError(t *testing.T) {
 	h.clock.Advance(5 * 24 * time.Hour)
 	resp, _ := h.get("/avatar/79001234567@c.us.jpg?size=64")
 	wantHeader(t, resp, "X-Avatar-Status", "unavailable")
+}
+
+// The name, which no signature covers, draws placeholders only: an avatar
+// is rendered once per size and format whatever names it is asked with,
+// and names with the same initials share one placeholder drawing.
+func TestNameDoesNotForkRenders(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := newHarness(t, func(c *Config) { c.Metrics = reg })
+	h.avatar("79001234567@c.us", 640)
+	h.gw.Set("79001234568@c.us", fake.PrivacyAnswer())
+	var etag string
+	for i, name := range []string{"", "Anna", "Bob", "Anna+Lee", ""} {
+		resp, _ := h.get("/avatar/79001234567@c.us.jpg?size=64&name=" + name)
+		h.settle()
+		wantHeader(t, resp, "X-Avatar-Status", "ok")
+		if i == 0 {
+			etag = resp.Header.Get("ETag")
+			continue
+		}
+		wantHeader(t, resp, "Cache-Status", "avatarproxy; hit")
+		wantHeader(t, resp, "ETag", etag)
+	}
+	var tags []string
+	for _, name := range []string{"Anna+Lee", "Alan+Lake", "Anna+Lee", "Bob"} {
+		resp, _ := h.get("/avatar/79001234568@c.us.jpg?size=64&name=" + name)
+		h.settle()
+		wantHeader(t, resp, "X-Avatar-Status", "privacy")
+		tags = append(tags, resp.Header.Get("ETag"))
+	}
+	if tags[0] != tags[1] || tags[0] != tags[2] || tags[0] == tags[3] {
+		t.Errorf("placeholder ETags %q: want AL, AL, AL alike and B apart", tags)
+	}
+	for stage, want := range map[string]uint64{"resize": 1, "placeholder": 2} {
+		if got := stageCount(t, reg, stage); got != want {
+			t.Errorf("%s stage ran %d times, want %d", stage, got, want)
+		}
+	}
+}
+
+// stageCount is how many times reg's stage histogram saw stage.
+func stageCount(t *testing.T, reg *prometheus.Registry, stage string) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "avatarproxy_stage_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "stage" && l.GetValue() == stage {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // A refresh that keeps failing backs off: a stale avatar whose new link the

@@ -62,6 +62,11 @@ type avatarRequest struct {
 	Expires int64
 }
 
+// drawsName reports whether r's placeholder would draw r.Name.
+func (r *avatarRequest) drawsName() bool {
+	return r.Name != "" && (r.Fallback == FallbackAuto || r.Fallback == FallbackInitials)
+}
+
 // parseFile splits "<chatId>.<ext>" (still percent-encoded as it came on the
 // wire) into the decoded chat segment and the format. The extension is cut at
 // the last dot, so "<n>@s.whatsapp.net.png" works.

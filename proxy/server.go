@@ -388,17 +388,8 @@ func (s *Server) serveAvatar(c *fiber.Ctx, req *avatarRequest) error {
 // calls revalidate once the answer is written), or nil. It is the whole of a
 // hit but the writing, shared by the fiber route and the fast path.
 func (s *Server) memoryHit(req *avatarRequest, now time.Time) (*entry, string) {
-	// The key is built in pooled memory and looked up without becoming a
-	// string: a hit, the common case, allocates nothing. The memory cache
-	// only hashes a key it is asked for and keeps nothing of it.
-	kb := keyBufs.Get().(*[]byte)
-	*kb = appendVariantKey((*kb)[:0], req)
-	e, ok := s.mem.Get(unsafe.String(unsafe.SliceData(*kb), len(*kb)))
-	keyBufs.Put(kb)
-	if !ok {
-		return nil, ""
-	}
-	switch e.fresh.age(now) {
+	e, a := s.lookupVariant(req, now)
+	switch a {
 	case ageFresh:
 		s.stats.MemoryHits.Add(1)
 		return e, csHit
@@ -407,6 +398,33 @@ func (s *Server) memoryHit(req *avatarRequest, now time.Time) (*entry, string) {
 		return e, csHitStale
 	}
 	return nil, ""
+}
+
+// lookupVariant finds req's variant in memory, with its age (ageExpired
+// when there is none): under the key without the name, where avatars and
+// every answer that draws no name are, then, for a request whose
+// placeholder would draw the name, under the key with it.
+func (s *Server) lookupVariant(req *avatarRequest, now time.Time) (*entry, age) {
+	// The key is built in pooled memory and looked up without becoming a
+	// string: a hit, the common case, allocates nothing. The memory cache
+	// only hashes a key it is asked for and keeps nothing of it.
+	kb := keyBufs.Get().(*[]byte)
+	*kb = appendVariantKey((*kb)[:0], req, false)
+	e, a := s.lookup(*kb, now)
+	if (a == ageExpired || e.status != string(upstream.StateOK)) && req.drawsName() {
+		*kb = appendVariantKey((*kb)[:0], req, true)
+		e, a = s.lookup(*kb, now)
+	}
+	keyBufs.Put(kb)
+	return e, a
+}
+
+func (s *Server) lookup(key []byte, now time.Time) (*entry, age) {
+	e, ok := s.mem.Get(unsafe.String(unsafe.SliceData(key), len(key)))
+	if !ok {
+		return nil, ageExpired
+	}
+	return e, e.fresh.age(now)
 }
 
 // revalidate starts the background refresh of a stale hit. It runs after
