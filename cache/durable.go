@@ -121,7 +121,9 @@ type DurableStats struct {
 // down for a window that starts at MinBackoff and doubles up to MaxBackoff;
 // while down, Get answers ErrDown at once and writes are dropped. When the
 // window has passed, one call is let through as a probe; its success clears
-// the state, its failure opens a longer window.
+// the state, its failure opens a longer window. A call that was already at
+// the Store when the state last changed does not change it again: a slow
+// write that succeeds after the outage began has not seen the outage.
 //
 // Writes are dropped rather than kept while the tier is down because they are
 // cache fills: the memory tier still holds the data and the next miss
@@ -203,7 +205,7 @@ func (d *Durable) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if d.store == nil {
 		return nil, false, nil
 	}
-	admitted, probe := d.health.admit()
+	t, admitted := d.health.admit()
 	if !admitted {
 		d.skipped.Add(1)
 		return nil, false, ErrDown
@@ -215,13 +217,13 @@ func (d *Durable) Get(ctx context.Context, key string) ([]byte, bool, error) {
 		err = fmt.Errorf("cache: durable get: %w", err)
 		if ctx.Err() != nil {
 			// The caller gave up; that says nothing about the Store.
-			d.health.release(probe)
+			d.health.release(t)
 			return nil, false, err
 		}
-		d.failed("get", probe, err)
+		d.failed("get", t, err)
 		return nil, false, err
 	}
-	d.succeeded()
+	d.succeeded(t)
 	if !ok {
 		return nil, false, nil
 	}
@@ -279,17 +281,18 @@ func (d *Durable) Delete(ctx context.Context, key string) error {
 	}
 	defer release()
 
+	t := d.health.force()
 	wctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
 	err = d.store.Delete(wctx, key)
 	cancel()
 	if err != nil {
 		err = fmt.Errorf("cache: durable delete: %w", err)
 		if ctx.Err() == nil {
-			d.failed("delete", false, err)
+			d.failed("delete", t, err)
 		}
 		return err
 	}
-	d.succeeded()
+	d.succeeded(t)
 	return nil
 }
 
@@ -352,7 +355,7 @@ func (d *Durable) write(j *job) {
 		d.dropped.Add(1)
 		return
 	}
-	admitted, probe := d.health.admit()
+	t, admitted := d.health.admit()
 	if !admitted {
 		d.dropped.Add(1)
 		return
@@ -362,15 +365,15 @@ func (d *Durable) write(j *job) {
 	cancel()
 	if err != nil {
 		if d.base.Err() != nil {
-			d.health.release(probe)
+			d.health.release(t)
 			d.dropped.Add(1)
 			return
 		}
-		d.failed("put", probe, fmt.Errorf("cache: durable put: %w", err))
+		d.failed("put", t, fmt.Errorf("cache: durable put: %w", err))
 		return
 	}
 	d.written.Add(1)
-	d.succeeded()
+	d.succeeded(t)
 }
 
 // errCancelled tells a worker that a Delete neutralised its job.
@@ -418,50 +421,72 @@ func (d *Durable) acquire(ctx context.Context, key string, j *job) (release func
 	}, nil
 }
 
-func (d *Durable) failed(op string, probe bool, err error) {
+func (d *Durable) failed(op string, t ticket, err error) {
 	d.errs.Add(1)
-	switch opened, backoff := d.health.failure(probe); {
-	case opened && !probe:
+	switch opened, backoff := d.health.failure(t); {
+	case opened && !t.probe:
 		d.log.Warn("durable cache tier down, skipping it", "op", op, "retry_in", backoff, "err", err)
 	case opened:
 		d.log.Debug("durable cache tier still down", "op", op, "retry_in", backoff, "err", err)
 	}
 }
 
-func (d *Durable) succeeded() {
-	if d.health.success() {
+func (d *Durable) succeeded(t ticket) {
+	if d.health.success(t) {
 		d.log.Info("durable cache tier recovered")
 	}
 }
 
 // health is the down/up state of the durable tier: a circuit breaker with
 // one probe per window.
+//
+// Every change of state (up to down, down to up) starts a new generation,
+// and each admitted call carries the generation it was admitted in. The
+// outcome of a call from an earlier generation is ignored: a slow write
+// admitted before an outage that finally succeeds says nothing about the
+// Store now, and letting it clear the state while a probe is out would
+// reset the backoff under that probe.
 type health struct {
 	now      func() time.Time
 	min, max time.Duration
 
 	mu      sync.Mutex
+	gen     uint64 // bumped on every change of state
 	down    bool
 	until   time.Time     // end of the current skip window
 	backoff time.Duration // length of the current window
 	probing bool          // a probe is at the Store
 }
 
-// admit says whether a call may go to the Store, and whether it is the probe
-// that ends a skip window. A probe must be reported back with success,
-// failure or release.
-func (h *health) admit() (ok, probe bool) {
+// ticket is an admitted call: the generation it was admitted in, and
+// whether it is the probe that ends a skip window. A ticket must be reported
+// back with success, failure or release.
+type ticket struct {
+	gen   uint64
+	probe bool
+}
+
+// admit says whether a call may go to the Store now.
+func (h *health) admit() (t ticket, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
 	case !h.down:
-		return true, false
+		return ticket{gen: h.gen}, true
 	case h.probing || h.now().Before(h.until):
-		return false, false
+		return ticket{}, false
 	default:
 		h.probing = true
-		return true, true
+		return ticket{gen: h.gen, probe: true}, true
 	}
+}
+
+// force admits a call whatever the state (a Delete), without claiming the
+// probe.
+func (h *health) force() ticket {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return ticket{gen: h.gen}
 }
 
 // skipping reports whether calls are being skipped right now (down and
@@ -478,28 +503,36 @@ func (h *health) isDown() bool {
 	return h.down
 }
 
-// success clears the down state; any answer from the Store shows it works.
-// It reports whether the tier was down.
-func (h *health) success() (recovered bool) {
+// success clears the down state; any answer from the Store to a call made
+// in the current generation shows it works. It reports whether the tier was
+// down.
+func (h *health) success(t ticket) (recovered bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	recovered = h.down
+	if t.gen != h.gen || !h.down {
+		return false
+	}
+	h.gen++
 	h.down, h.probing, h.backoff, h.until = false, false, 0, time.Time{}
-	return recovered
+	return true
 }
 
 // failure opens a skip window: MinBackoff for the first failure, twice the
-// last window (up to MaxBackoff) for a failed probe. A failure of a call
-// admitted before the tier went down changes nothing. It reports whether
-// this failure took the tier down or extended the window, and the window.
-func (h *health) failure(probe bool) (opened bool, backoff time.Duration) {
+// last window (at least MinBackoff, at most MaxBackoff) for a failed probe.
+// A failure of a call from an earlier generation, or of a forced call while
+// down, changes nothing. It reports whether this failure took the tier down
+// or extended the window, and the window.
+func (h *health) failure(t ticket) (opened bool, backoff time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
-	case probe:
+	case t.gen != h.gen:
+		return false, h.backoff
+	case t.probe:
 		h.probing = false
-		h.backoff = min(2*h.backoff, h.max)
+		h.backoff = min(max(2*h.backoff, h.min), h.max)
 	case !h.down:
+		h.gen++
 		h.backoff = h.min
 	default:
 		return false, h.backoff
@@ -511,11 +544,10 @@ func (h *health) failure(probe bool) (opened bool, backoff time.Duration) {
 
 // release returns an unused probe: the call ended without telling whether
 // the Store works (the caller cancelled it).
-func (h *health) release(probe bool) {
-	if !probe {
-		return
-	}
+func (h *health) release(t ticket) {
 	h.mu.Lock()
-	h.probing = false
-	h.mu.Unlock()
+	defer h.mu.Unlock()
+	if t.probe && t.gen == h.gen {
+		h.probing = false
+	}
 }

@@ -382,6 +382,73 @@ func TestDurableRecovers(t *testing.T) {
 	}
 }
 
+// A call admitted before the tier went down says nothing about the outage
+// when it ends: its late success must not clear the down state, and the
+// probe's failure must open a window of at least MinBackoff. Before, the
+// success zeroed the backoff while the probe was out and the failed probe
+// then opened a window of 2*0: every later call went to the Store.
+func TestDurableLateSuccessDoesNotEndOutage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+		putAt, putRelease := make(chan struct{}), make(chan struct{})
+		probeAt, probeRelease := make(chan struct{}), make(chan struct{})
+		s := &fakeStore{put: func(context.Context, string, []byte) error {
+			close(putAt)
+			<-putRelease
+			return nil // slow, but it worked
+		}}
+		s.get = func(context.Context, string) ([]byte, bool, error) {
+			if s.gets.Load() == 2 {
+				close(probeAt)
+				<-probeRelease
+			}
+			return nil, false, errStore
+		}
+		const minBackoff = time.Second
+		d := newTestDurable(t, s, DurableConfig{Now: clock.Now, MinBackoff: minBackoff, MaxBackoff: time.Minute})
+
+		d.PutAsync("old", []byte("x")) // admitted while up
+		<-putAt
+		if _, _, err := d.Get(context.Background(), "a"); !errors.Is(err, errStore) {
+			t.Fatalf("first Get = %v, want the store error", err)
+		}
+		clock.Advance(minBackoff)
+		probeDone := make(chan error)
+		go func() {
+			_, _, err := d.Get(context.Background(), "a")
+			probeDone <- err
+		}()
+		<-probeAt
+		close(putRelease)
+		synctest.Wait() // the old Put has returned and been accounted for
+		if st := d.Stats(); st.Written != 1 || !st.Down {
+			t.Errorf("after the old Put succeeded: Written %d, Down %v; want 1, true", st.Written, st.Down)
+		}
+		close(probeRelease)
+		if err := <-probeDone; !errors.Is(err, errStore) {
+			t.Fatalf("probe = %v, want the store error", err)
+		}
+
+		// The failed probe doubled the first window.
+		for _, step := range []time.Duration{0, minBackoff, minBackoff - time.Nanosecond} {
+			clock.Advance(step)
+			if _, _, err := d.Get(context.Background(), "a"); !errors.Is(err, ErrDown) {
+				t.Fatalf("Get inside the window = %v, want ErrDown", err)
+			}
+		}
+		if got := s.gets.Load(); got != 2 {
+			t.Fatalf("store saw %d Gets inside the window, want 2 (the failure and the probe)", got)
+		}
+		clock.Advance(time.Nanosecond)
+		for range 3 {
+			d.Get(context.Background(), "a")
+		}
+		if got := s.gets.Load(); got != 3 {
+			t.Errorf("store saw %d Gets after the window, want 3: exactly one more probe", got)
+		}
+	})
+}
+
 func TestDurableOneProbeAtATime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -620,26 +687,59 @@ func TestDurableHealthBackoff(t *testing.T) {
 	h := health{now: clock.Now, min: time.Second, max: 10 * time.Second}
 	want := []time.Duration{1, 2, 4, 8, 10, 10}
 	for i, w := range want {
-		ok, probe := h.admit()
-		if !ok || probe != (i > 0) {
-			t.Fatalf("failure %d: admit = %v, %v", i, ok, probe)
+		tk, ok := h.admit()
+		if !ok || tk.probe != (i > 0) {
+			t.Fatalf("failure %d: admit = %+v, %v", i, tk, ok)
 		}
-		if _, backoff := h.failure(probe); backoff != w*time.Second {
+		if _, backoff := h.failure(tk); backoff != w*time.Second {
 			t.Fatalf("failure %d: window %v, want %v", i, backoff, w*time.Second)
 		}
 		clock.Advance(w*time.Second - time.Nanosecond)
-		if ok, _ := h.admit(); ok {
+		if _, ok := h.admit(); ok {
 			t.Fatalf("failure %d: admitted before the window ended", i)
 		}
 		clock.Advance(time.Nanosecond)
 	}
+
 	// A call admitted before the outage that fails late does not extend it.
 	h2 := health{now: clock.Now, min: time.Second, max: 10 * time.Second}
-	h2.admit()
-	h2.admit()
-	h2.failure(false)
-	if opened, backoff := h2.failure(false); opened || backoff != time.Second {
+	early, _ := h2.admit()
+	first, _ := h2.admit()
+	h2.failure(first)
+	if opened, backoff := h2.failure(early); opened || backoff != time.Second {
 		t.Errorf("second in-flight failure: opened %v, window %v", opened, backoff)
+	}
+	// Nor does it end it when it succeeds late, even with the probe out.
+	clock.Advance(time.Second)
+	probe, ok := h2.admit()
+	if !ok || !probe.probe {
+		t.Fatalf("admit after the window = %+v, %v; want the probe", probe, ok)
+	}
+	if h2.success(early) || !h2.isDown() {
+		t.Error("a success admitted before the outage cleared it")
+	}
+	if _, ok := h2.admit(); ok {
+		t.Error("a second call admitted while the probe is out")
+	}
+	if _, backoff := h2.failure(probe); backoff != 2*time.Second {
+		t.Errorf("failed probe: window %v, want 2s", backoff)
+	}
+	// A release from an earlier generation does not free a newer probe.
+	clock.Advance(2 * time.Second)
+	probe2, _ := h2.admit()
+	h2.release(early)
+	if _, ok := h2.admit(); ok {
+		t.Error("a stale release freed the probe")
+	}
+	if !h2.success(probe2) || h2.isDown() {
+		t.Error("the probe's success did not clear the outage")
+	}
+
+	// Whatever the state, a failed probe opens at least MinBackoff.
+	h3 := health{now: clock.Now, min: time.Second, max: 10 * time.Second, down: true}
+	p3, _ := h3.admit()
+	if _, backoff := h3.failure(p3); backoff != time.Second {
+		t.Errorf("failed probe with no previous window: window %v, want MinBackoff", backoff)
 	}
 }
 
