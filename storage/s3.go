@@ -82,6 +82,7 @@ type S3 struct {
 	MaxObjectSize int64
 
 	client *minio.Client
+	core   minio.Core // the same client, for calls that return headers
 	bucket string
 	prefix string
 }
@@ -105,7 +106,7 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	s := &S3{client: client, bucket: cfg.Bucket, prefix: prefix}
+	s := &S3{client: client, core: minio.Core{Client: client}, bucket: cfg.Bucket, prefix: prefix}
 	if err := s.ensureBucket(ctx, cfg.Region); err != nil {
 		return nil, err
 	}
@@ -147,17 +148,20 @@ func (s *S3) Get(ctx context.Context, key string) (data []byte, ok bool, err err
 	if err := ctx.Err(); err != nil {
 		return nil, false, fmt.Errorf("storage: s3 get: %w", err)
 	}
-	obj, err := s.client.GetObject(ctx, s.bucket, s.name(key), minio.GetObjectOptions{})
-	if err != nil {
-		return nil, false, fmt.Errorf("storage: s3 get: %w", err)
-	}
-	defer obj.Close()
-	// GetObject is lazy: the request, and so a NoSuchKey, happens on the
-	// first Read.
-	data, err = readCapped(obj, limit(s.MaxObjectSize), 0)
+	// Core.GetObject sends the GET at once and returns the object's size
+	// (Content-Length) with the body, so the bytes are read into one
+	// allocation of that size. Client.GetObject's lazy Object learns the
+	// size only from its first Read, and its Stat before a Read is a
+	// separate HEAD request.
+	body, info, _, err := s.core.GetObject(ctx, s.bucket, s.name(key), minio.GetObjectOptions{})
 	if isNoSuchKey(err) {
 		return nil, false, nil
 	}
+	if err != nil {
+		return nil, false, fmt.Errorf("storage: s3 get: %w", err)
+	}
+	defer body.Close()
+	data, err = readCapped(body, limit(s.MaxObjectSize), info.Size)
 	if err != nil {
 		return nil, false, fmt.Errorf("storage: s3 get: %w", err)
 	}

@@ -6,7 +6,6 @@
 package storage
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -48,28 +47,43 @@ func limit(maxObjectSize int64) int64 {
 }
 
 // readCapped reads r to EOF but refuses more than max bytes. sizeHint, when
-// positive, pre-sizes the buffer so a known-size read allocates once.
+// positive, is the expected size: the bytes are then read into a single
+// allocation of that size. Callers keep what Get returns and the memory
+// tier charges it by length, so the capacity of the result stays within an
+// eighth of its length whatever the hint.
 func readCapped(r io.Reader, max, sizeHint int64) ([]byte, error) {
 	if sizeHint > max {
 		return nil, ErrTooLarge
 	}
-	var buf bytes.Buffer
+	r = io.LimitReader(r, max+1)
+	b := make([]byte, 0, 512)
 	if sizeHint > 0 {
-		// bytes.Buffer.ReadFrom asks for bytes.MinRead of free room before
-		// each read; give it that much beyond the size to avoid a second
-		// allocation just to discover EOF.
-		buf.Grow(int(sizeHint) + bytes.MinRead)
+		// One byte of room past the size, so the read that meets EOF
+		// needs no growth.
+		b = make([]byte, 0, sizeHint+1)
 	}
-	if _, err := buf.ReadFrom(io.LimitReader(r, max+1)); err != nil {
-		return nil, err
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
 	}
-	if int64(buf.Len()) > max {
+	if int64(len(b)) > max {
 		return nil, ErrTooLarge
 	}
-	if buf.Len() == 0 {
-		// An empty object is a hit: return a non-nil slice so callers that
-		// test data != nil are not fooled into seeing a miss.
-		return []byte{}, nil
+	if cap(b)-len(b) > len(b)/8 {
+		// No hint, or a wrong one: the buffer grew by appending and may
+		// be up to twice the bytes it holds. One copy now is cheaper
+		// than pinning the spare room for the entry's lifetime. The
+		// result is never nil, so an empty object still reads as a hit.
+		b = append([]byte{}, b...)
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"regexp"
 	"strings"
@@ -211,6 +212,21 @@ func conformance(t *testing.T, newBackend backend, raceIters int) {
 				t.Fatalf("large object changed in a round trip")
 			}
 		}},
+		{"returned slice holds little beyond its bytes", func(t *testing.T, open func(int64) store) {
+			// Callers keep what Get returns (the memory tier holds it
+			// and charges its length), so the backing array must not
+			// be a doubling buffer's spare room. The slack allowed is
+			// the allocator's rounding (size classes, then 8 KiB pages).
+			s := open(0)
+			for _, n := range []int{20 << 10, 66 << 10, 140 << 10} {
+				mustPut(t, s, "k", randomBytes(n, uint64(n)))
+				got := mustGet(t, s, "k")
+				if len(got) != n || cap(got) > n+n/8 {
+					t.Errorf("Get of %d bytes: len %d, cap %d (%.2fx); want cap <= len+len/8",
+						n, len(got), cap(got), float64(cap(got))/float64(n))
+				}
+			}
+		}},
 		{"put over the cap is refused", func(t *testing.T, open func(int64) store) {
 			s := open(100)
 			mustPut(t, s, "at cap", make([]byte, 100))
@@ -283,6 +299,24 @@ func conformance(t *testing.T, newBackend backend, raceIters int) {
 		t.Run(c.name, func(t *testing.T) {
 			c.run(t, newBackend(t))
 		})
+	}
+}
+
+// readCapped keeps the capacity of what it returns close to its length
+// whether the size it is told is right, missing or wrong.
+func TestReadCappedCapacity(t *testing.T) {
+	const n = 66 << 10
+	want := randomBytes(n, 3)
+	for _, hint := range []int64{n, 0, n / 2, 2 * n} {
+		// A bare io.Reader: no WriterTo or size for the reader to use.
+		r := struct{ io.Reader }{bytes.NewReader(want)}
+		got, err := readCapped(r, DefaultMaxObjectSize, hint)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("hint %d: %d bytes, err %v; want the %d bytes", hint, len(got), err, n)
+		}
+		if cap(got) > n+n/8 {
+			t.Errorf("hint %d: cap %d for %d bytes (%.2fx)", hint, cap(got), n, float64(cap(got))/n)
+		}
 	}
 }
 
