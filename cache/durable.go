@@ -15,8 +15,16 @@ import (
 var ErrDown = errors.New("cache: durable tier is down")
 
 // Store is the durable tier (local folder, S3). Package storage satisfies it.
-// Implementations must honour ctx: Durable bounds every call with a deadline
-// and relies on the Store returning once it passes.
+//
+// Implementations should honour ctx, but Durable does not rely on it: it
+// bounds every call with a deadline and does not wait past it. A call still
+// running at its deadline (a read stuck on a wedged volume) is abandoned
+// and counted as a failure, so the tier goes down and later calls skip it.
+// An abandoned call keeps its goroutine and arguments until it returns; a
+// Put or Delete also keeps its key, so a later Delete of that key waits for
+// it (or gives up with its own context) rather than overtaking it. Once
+// DurableConfig.MaxAbandoned abandoned calls are still running, Durable
+// makes no new call, answering as if the tier were down, until some return.
 type Store interface {
 	// Get returns the object stored under key. ok=false with a nil error is
 	// a miss. The returned slice belongs to the caller.
@@ -36,6 +44,7 @@ const (
 	DefaultWriteTimeout = 5 * time.Second
 	DefaultMinBackoff   = time.Second
 	DefaultMaxBackoff   = 30 * time.Second
+	DefaultMaxAbandoned = 16
 )
 
 // DurableConfig configures a Durable. The zero value is usable; a zero or
@@ -48,6 +57,7 @@ type DurableConfig struct {
 	WriteTimeout time.Duration    // bound of each Store.Put and Store.Delete. Default 5s.
 	MinBackoff   time.Duration    // first skip-while-down window after a failure. Default 1s.
 	MaxBackoff   time.Duration    // the window doubles per failed probe up to this. Default 30s.
+	MaxAbandoned int              // Store calls abandoned at their deadline that may still run; at this many no call is made. Default 16.
 	Now          func() time.Time // clock for the backoff windows. Default time.Now.
 }
 
@@ -65,6 +75,7 @@ func (c DurableConfig) Validate() error {
 		{"WriteTimeout", int64(c.WriteTimeout)},
 		{"MinBackoff", int64(c.MinBackoff)},
 		{"MaxBackoff", int64(c.MaxBackoff)},
+		{"MaxAbandoned", int64(c.MaxAbandoned)},
 	} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("%w: durable %s is negative", ErrConfig, f.name))
@@ -96,6 +107,9 @@ func (c DurableConfig) withDefaults() DurableConfig {
 		c.MaxBackoff = DefaultMaxBackoff
 	}
 	c.MaxBackoff = max(c.MaxBackoff, c.MinBackoff)
+	if c.MaxAbandoned <= 0 {
+		c.MaxAbandoned = DefaultMaxAbandoned
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -104,12 +118,13 @@ func (c DurableConfig) withDefaults() DurableConfig {
 
 // DurableStats is a snapshot of a Durable's counters.
 type DurableStats struct {
-	QueueLen int    // writes waiting for a worker
-	Written  uint64 // successful Store.Put calls
-	Dropped  uint64 // writes never attempted: queue full, tier down, or closed
-	Errors   uint64 // failed Store calls (timeouts included, the caller's own cancellations not)
-	Skipped  uint64 // Gets answered ErrDown without calling the Store
-	Down     bool   // the tier is marked down
+	QueueLen  int    // writes waiting for a worker
+	Written   uint64 // successful Store.Put calls
+	Dropped   uint64 // writes never attempted: queue full, tier down, or closed
+	Errors    uint64 // failed Store calls (timeouts included, the caller's own cancellations not)
+	Skipped   uint64 // Gets answered ErrDown without calling the Store
+	Abandoned int    // Store calls given up at their deadline and still running
+	Down      bool   // the tier is marked down, or MaxAbandoned calls are stuck
 }
 
 // Durable puts a write-behind queue and a circuit breaker in front of a Store
@@ -175,7 +190,7 @@ func NewDurable(s Store, cfg DurableConfig, logger *slog.Logger) *Durable {
 		store:   s,
 		cfg:     cfg,
 		log:     logger,
-		health:  health{now: cfg.Now, min: cfg.MinBackoff, max: cfg.MaxBackoff},
+		health:  health{now: cfg.Now, min: cfg.MinBackoff, max: cfg.MaxBackoff, maxAbandoned: cfg.MaxAbandoned},
 		pending: make(map[string]*job),
 		busy:    make(map[string]chan struct{}),
 		done:    make(chan struct{}),
@@ -210,9 +225,14 @@ func (d *Durable) Get(ctx context.Context, key string) ([]byte, bool, error) {
 		d.skipped.Add(1)
 		return nil, false, ErrDown
 	}
-	rctx, cancel := context.WithTimeout(ctx, d.cfg.ReadTimeout)
-	data, ok, err := d.store.Get(rctx, key)
-	cancel()
+	var (
+		data []byte
+		ok   bool
+	)
+	err := d.call(ctx, d.cfg.ReadTimeout, func(ctx context.Context) (err error) {
+		data, ok, err = d.store.Get(ctx, key)
+		return err
+	}, nil)
 	if err != nil {
 		err = fmt.Errorf("cache: durable get: %w", err)
 		if ctx.Err() != nil {
@@ -270,7 +290,8 @@ func (d *Durable) PutAsync(key string, data []byte) bool {
 // by a write issued before it; a PutAsync made after Delete was called is a
 // new write. Unlike Get it calls the Store even while the tier is down: an
 // erasure is rare and must not be skipped silently; its outcome updates the
-// down state like any other call.
+// down state like any other call. Only when MaxAbandoned calls are stuck at
+// the Store does it give up at once, with ErrDown.
 func (d *Durable) Delete(ctx context.Context, key string) error {
 	if d.store == nil {
 		return nil
@@ -279,12 +300,14 @@ func (d *Durable) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("cache: durable delete: %w", err)
 	}
-	defer release()
-
-	t := d.health.force()
-	wctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
-	err = d.store.Delete(wctx, key)
-	cancel()
+	t, ok := d.health.force()
+	if !ok {
+		release()
+		return fmt.Errorf("cache: durable delete: %w", ErrDown)
+	}
+	err = d.call(ctx, d.cfg.WriteTimeout, func(ctx context.Context) error {
+		return d.store.Delete(ctx, key)
+	}, release)
 	if err != nil {
 		err = fmt.Errorf("cache: durable delete: %w", err)
 		if ctx.Err() == nil {
@@ -298,7 +321,8 @@ func (d *Durable) Delete(ctx context.Context, key string) error {
 
 // Close stops accepting writes, lets the workers flush the queue until ctx
 // ends, then cancels what is left (counted as dropped) and returns once the
-// workers have stopped. Get and Delete keep working after Close.
+// workers have stopped; a Store call that ignores the cancellation is
+// abandoned, not waited for. Get and Delete keep working after Close.
 func (d *Durable) Close(ctx context.Context) error {
 	d.mu.Lock()
 	if !d.closed {
@@ -322,12 +346,13 @@ func (d *Durable) Stats() DurableStats {
 	queued := len(d.pending)
 	d.mu.Unlock()
 	return DurableStats{
-		QueueLen: queued,
-		Written:  d.written.Load(),
-		Dropped:  d.dropped.Load(),
-		Errors:   d.errs.Load(),
-		Skipped:  d.skipped.Load(),
-		Down:     d.health.isDown(),
+		QueueLen:  queued,
+		Written:   d.written.Load(),
+		Dropped:   d.dropped.Load(),
+		Errors:    d.errs.Load(),
+		Skipped:   d.skipped.Load(),
+		Abandoned: d.health.abandonedCalls(),
+		Down:      d.health.isDown(),
 	}
 }
 
@@ -345,24 +370,25 @@ func (d *Durable) write(j *job) {
 		}
 		return
 	}
-	defer release()
 	d.mu.Lock()
 	data := j.data
 	j.data = nil
 	d.mu.Unlock()
 
 	if d.base.Err() != nil {
+		release()
 		d.dropped.Add(1)
 		return
 	}
 	t, admitted := d.health.admit()
 	if !admitted {
+		release()
 		d.dropped.Add(1)
 		return
 	}
-	wctx, cancel := context.WithTimeout(d.base, d.cfg.WriteTimeout)
-	err = d.store.Put(wctx, j.key, data)
-	cancel()
+	err = d.call(d.base, d.cfg.WriteTimeout, func(ctx context.Context) error {
+		return d.store.Put(ctx, j.key, data)
+	}, release)
 	if err != nil {
 		if d.base.Err() != nil {
 			d.health.release(t)
@@ -374,6 +400,59 @@ func (d *Durable) write(j *job) {
 	}
 	d.written.Add(1)
 	d.succeeded(t)
+}
+
+// call runs fn with a deadline of timeout within parent and waits for it
+// to return or for the deadline, whichever comes first. fn runs on a
+// goroutine of its own so that a Store ignoring its context cannot hold the
+// caller, or a worker, past the deadline: such a call is abandoned, counted
+// in health until it returns, and answered with the context's error, which
+// the caller handles like any error of the Store. A goroutine per call costs well under a
+// microsecond, against a file read or a network round trip for the call
+// itself. done, if not nil, runs once fn has returned: before call returns,
+// or later on fn's goroutine when the call was abandoned. A parent that is
+// already done costs no Store call.
+func (d *Durable) call(parent context.Context, timeout time.Duration, fn func(context.Context) error, done func()) error {
+	if done == nil {
+		done = func() {}
+	}
+	if err := parent.Err(); err != nil {
+		done()
+		return err
+	}
+	ctx, cancel := context.WithTimeout(parent, timeout)
+	defer cancel()
+	const (
+		running int32 = iota
+		returned
+		abandoned
+	)
+	var state atomic.Int32
+	result := make(chan error, 1)
+	go func() {
+		err := fn(ctx)
+		if state.CompareAndSwap(running, returned) {
+			result <- err
+			return
+		}
+		d.health.abandonedReturned()
+		done()
+	}()
+	select {
+	case err := <-result:
+		done()
+		return err
+	case <-ctx.Done():
+	}
+	// Counted before the call is marked abandoned, so that fn's goroutine,
+	// which uncounts it, never runs ahead of the count.
+	d.health.abandon()
+	if state.CompareAndSwap(running, abandoned) {
+		return fmt.Errorf("store call abandoned at its deadline: %w", ctx.Err())
+	}
+	d.health.abandonedReturned() // it returned as the deadline passed
+	done()
+	return <-result
 }
 
 // errCancelled tells a worker that a Delete neutralised its job.
@@ -446,16 +525,22 @@ func (d *Durable) succeeded(t ticket) {
 // admitted before an outage that finally succeeds says nothing about the
 // Store now, and letting it clear the state while a probe is out would
 // reset the backoff under that probe.
+//
+// Calls abandoned at their deadline are counted too: at maxAbandoned of
+// them no call is admitted, whatever the state, so a Store that never
+// returns cannot pile up goroutines one probe per window.
 type health struct {
-	now      func() time.Time
-	min, max time.Duration
+	now          func() time.Time
+	min, max     time.Duration
+	maxAbandoned int
 
-	mu      sync.Mutex
-	gen     uint64 // bumped on every change of state
-	down    bool
-	until   time.Time     // end of the current skip window
-	backoff time.Duration // length of the current window
-	probing bool          // a probe is at the Store
+	mu        sync.Mutex
+	gen       uint64 // bumped on every change of state
+	down      bool
+	until     time.Time     // end of the current skip window
+	backoff   time.Duration // length of the current window
+	probing   bool          // a probe is at the Store
+	abandoned int           // calls abandoned at their deadline, still running
 }
 
 // ticket is an admitted call: the generation it was admitted in, and
@@ -471,6 +556,8 @@ func (h *health) admit() (t ticket, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
+	case h.abandoned >= h.maxAbandoned:
+		return ticket{}, false
 	case !h.down:
 		return ticket{gen: h.gen}, true
 	case h.probing || h.now().Before(h.until):
@@ -481,12 +568,12 @@ func (h *health) admit() (t ticket, ok bool) {
 	}
 }
 
-// force admits a call whatever the state (a Delete), without claiming the
-// probe.
-func (h *health) force() ticket {
+// force admits a call (a Delete) even while down, without claiming the
+// probe; only too many abandoned calls refuse it.
+func (h *health) force() (t ticket, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return ticket{gen: h.gen}
+	return ticket{gen: h.gen}, h.abandoned < h.maxAbandoned
 }
 
 // skipping reports whether calls are being skipped right now (down and
@@ -494,13 +581,33 @@ func (h *health) force() ticket {
 func (h *health) skipping() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.down && (h.probing || h.now().Before(h.until))
+	return h.abandoned >= h.maxAbandoned || h.down && (h.probing || h.now().Before(h.until))
 }
 
 func (h *health) isDown() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.down
+	return h.down || h.abandoned >= h.maxAbandoned
+}
+
+// abandon counts a call given up at its deadline; abandonedReturned
+// uncounts it when it returns at last.
+func (h *health) abandon() {
+	h.mu.Lock()
+	h.abandoned++
+	h.mu.Unlock()
+}
+
+func (h *health) abandonedReturned() {
+	h.mu.Lock()
+	h.abandoned--
+	h.mu.Unlock()
+}
+
+func (h *health) abandonedCalls() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.abandoned
 }
 
 // success clears the down state; any answer from the Store to a call made

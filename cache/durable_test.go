@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -296,6 +297,135 @@ func TestDurableReadTimeout(t *testing.T) {
 	})
 }
 
+// A Store that ignores its context (a read stuck on a wedged volume) must
+// not hold the caller: Get returns at its deadline, the call counts as a
+// failure, and the next Get skips the tier. Before, Get never returned and
+// the tier was never marked down.
+func TestDurableAbandonsHungGet(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+		release := make(chan struct{})
+		s := &fakeStore{get: func(context.Context, string) ([]byte, bool, error) {
+			<-release
+			return []byte("late"), true, nil
+		}}
+		d := newTestDurable(t, s, DurableConfig{Now: clock.Now, ReadTimeout: 300 * time.Millisecond})
+		start := time.Now()
+		_, ok, err := d.Get(context.Background(), "a")
+		if ok || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Get = %v, %v; want a DeadlineExceeded error", ok, err)
+		}
+		if waited := time.Since(start); waited != 300*time.Millisecond { // the bubble's clock: exact
+			t.Errorf("Get returned after %v, want the 300ms ReadTimeout", waited)
+		}
+		if st := d.Stats(); !st.Down || st.Errors != 1 || st.Abandoned != 1 {
+			t.Errorf("Down, Errors, Abandoned = %v, %d, %d; want true, 1, 1", st.Down, st.Errors, st.Abandoned)
+		}
+		if _, _, err := d.Get(context.Background(), "b"); !errors.Is(err, ErrDown) || s.gets.Load() != 1 {
+			t.Errorf("second Get = %v with %d store Gets; want ErrDown without a call", err, s.gets.Load())
+		}
+		close(release)
+		synctest.Wait()
+		if st := d.Stats(); st.Abandoned != 0 || !st.Down {
+			t.Errorf("after the stuck call returned: Abandoned %d, Down %v; want 0, true (its late answer is not a probe)", st.Abandoned, st.Down)
+		}
+	})
+}
+
+// Each window lets one probe through; against a Store that never returns
+// each probe would leave one more goroutine behind. At MaxAbandoned stuck
+// calls nothing more is sent, Deletes included, until some return.
+func TestDurableBoundsAbandonedCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+		release := make(chan struct{})
+		s := &fakeStore{get: func(context.Context, string) ([]byte, bool, error) {
+			<-release
+			return nil, false, nil
+		}}
+		d := newTestDurable(t, s, DurableConfig{Now: clock.Now, MinBackoff: time.Second, MaxAbandoned: 2})
+		d.Get(context.Background(), "a") // stuck: down for 1s
+		clock.Advance(time.Second)
+		d.Get(context.Background(), "a") // the probe, stuck too: down for 2s
+		clock.Advance(2 * time.Second)   // the window is over, but the bound is reached
+		if _, _, err := d.Get(context.Background(), "a"); !errors.Is(err, ErrDown) {
+			t.Errorf("Get at the bound = %v, want ErrDown", err)
+		}
+		if err := d.Delete(context.Background(), "a"); !errors.Is(err, ErrDown) {
+			t.Errorf("Delete at the bound = %v, want ErrDown", err)
+		}
+		if d.PutAsync("a", []byte("x")) {
+			t.Error("PutAsync queued a write at the bound")
+		}
+		if st := d.Stats(); s.gets.Load() != 2 || s.dels.Load() != 0 || st.Abandoned != 2 || !st.Down {
+			t.Errorf("store Gets %d, Deletes %d, Stats %+v; want 2, 0, two abandoned and down", s.gets.Load(), s.dels.Load(), st)
+		}
+
+		close(release)
+		synctest.Wait()
+		if _, _, err := d.Get(context.Background(), "a"); err != nil {
+			t.Fatalf("Get once the stuck calls returned = %v, want the probe's miss", err)
+		}
+		if st := d.Stats(); s.gets.Load() != 3 || st.Abandoned != 0 || st.Down {
+			t.Errorf("store Gets %d, Stats %+v; want 3, none abandoned and up", s.gets.Load(), st)
+		}
+	})
+}
+
+// A hung Put frees its worker at WriteTimeout but keeps its key until it
+// returns, so a Delete of that key cannot land before it.
+func TestDurableAbandonsHungPut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+		var j journal
+		release := make(chan struct{})
+		s := &fakeStore{
+			put: func(_ context.Context, key string, data []byte) error {
+				if key == "a" {
+					<-release
+				}
+				j.add("put " + key)
+				return nil
+			},
+			del: func(_ context.Context, key string) error {
+				j.add("del " + key)
+				return nil
+			},
+		}
+		const writeTimeout = time.Second
+		d := newTestDurable(t, s, DurableConfig{Now: clock.Now, Workers: 1, WriteTimeout: writeTimeout})
+		d.PutAsync("a", []byte("x"))
+		time.Sleep(writeTimeout) // the bubble's clock: the Put's deadline passes
+		synctest.Wait()
+		if st := d.Stats(); !st.Down || st.Errors != 1 || st.Abandoned != 1 {
+			t.Fatalf("after the deadline: Stats %+v; want down, 1 error, 1 abandoned", st)
+		}
+
+		clock.Advance(DefaultMinBackoff)
+		if !d.PutAsync("b", []byte("y")) {
+			t.Fatal("PutAsync after the window dropped the write")
+		}
+		synctest.Wait()
+		if st := d.Stats(); st.Written != 1 || st.Down {
+			t.Errorf("after the probe write: Stats %+v; want b written by the only worker and the tier up", st)
+		}
+
+		deleted := make(chan error)
+		go func() { deleted <- d.Delete(context.Background(), "a") }()
+		synctest.Wait()
+		if got := s.dels.Load(); got != 0 {
+			t.Errorf("Delete reached the store while the Put of its key was still running")
+		}
+		close(release)
+		if err := <-deleted; err != nil {
+			t.Fatalf("Delete = %v", err)
+		}
+		if got, want := j.list(), []string{"put b", "put a", "del a"}; !slices.Equal(got, want) {
+			t.Errorf("store saw %q, want %q", got, want)
+		}
+	})
+}
+
 func TestDurableCallerCancellationIsNotAFailure(t *testing.T) {
 	s := &fakeStore{get: func(ctx context.Context, _ string) ([]byte, bool, error) {
 		return nil, false, ctx.Err()
@@ -500,13 +630,15 @@ func TestDurableOneProbeAtATime(t *testing.T) {
 
 func TestDurableProbeCancelledByCallerIsReleased(t *testing.T) {
 	clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	ctx, cancel := context.WithCancel(context.Background())
 	var calls atomic.Int64
 	s := &fakeStore{get: func(ctx context.Context, _ string) ([]byte, bool, error) {
 		switch calls.Add(1) {
 		case 1:
 			return nil, false, errStore
 		case 2:
-			return nil, false, ctx.Err() // the probe's caller went away
+			cancel() // the probe's caller goes away while it is at the Store
+			return nil, false, ctx.Err()
 		default:
 			return nil, false, nil
 		}
@@ -514,8 +646,6 @@ func TestDurableProbeCancelledByCallerIsReleased(t *testing.T) {
 	d := newTestDurable(t, s, DurableConfig{Now: clock.Now})
 	d.Get(context.Background(), "a")
 	clock.Advance(DefaultMinBackoff)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
 	if _, _, err := d.Get(ctx, "a"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled probe = %v", err)
 	}
@@ -684,7 +814,7 @@ func TestDurableCloseRespectsContext(t *testing.T) {
 
 func TestDurableHealthBackoff(t *testing.T) {
 	clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
-	h := health{now: clock.Now, min: time.Second, max: 10 * time.Second}
+	h := health{now: clock.Now, min: time.Second, max: 10 * time.Second, maxAbandoned: 1}
 	want := []time.Duration{1, 2, 4, 8, 10, 10}
 	for i, w := range want {
 		tk, ok := h.admit()
@@ -702,7 +832,7 @@ func TestDurableHealthBackoff(t *testing.T) {
 	}
 
 	// A call admitted before the outage that fails late does not extend it.
-	h2 := health{now: clock.Now, min: time.Second, max: 10 * time.Second}
+	h2 := health{now: clock.Now, min: time.Second, max: 10 * time.Second, maxAbandoned: 1}
 	early, _ := h2.admit()
 	first, _ := h2.admit()
 	h2.failure(first)
@@ -736,7 +866,7 @@ func TestDurableHealthBackoff(t *testing.T) {
 	}
 
 	// Whatever the state, a failed probe opens at least MinBackoff.
-	h3 := health{now: clock.Now, min: time.Second, max: 10 * time.Second, down: true}
+	h3 := health{now: clock.Now, min: time.Second, max: 10 * time.Second, maxAbandoned: 1, down: true}
 	p3, _ := h3.admit()
 	if _, backoff := h3.failure(p3); backoff != time.Second {
 		t.Errorf("failed probe with no previous window: window %v, want MinBackoff", backoff)
