@@ -75,6 +75,8 @@ func RegisterDurable(reg prometheus.Registerer, d DurableStater) error {
 			func() float64 { return float64(d.Stats().QueueLen) })),
 		reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "avatarproxy_durable_down", Help: "1 while the durable tier is skipped after a failure."},
 			func() float64 { return b2f(d.Stats().Down) })),
+		reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "avatarproxy_durable_abandoned_calls", Help: "Durable-tier calls given up at their deadline and still running (a wedged volume)."},
+			func() float64 { return float64(d.Stats().Abandoned) })),
 		reg.Register(counter("avatarproxy_durable_written_total", "Durable writes done.", func(s cache.DurableStats) uint64 { return s.Written })),
 		reg.Register(counter("avatarproxy_durable_dropped_total", "Durable writes dropped (queue full, tier down, shutdown).", func(s cache.DurableStats) uint64 { return s.Dropped })),
 		reg.Register(counter("avatarproxy_durable_errors_total", "Durable tier errors.", func(s cache.DurableStats) uint64 { return s.Errors })),

@@ -25,7 +25,7 @@ func TestExposition(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := RegisterDurable(reg, durableFunc(func() cache.DurableStats {
-		return cache.DurableStats{QueueLen: 4, Written: 10, Dropped: 2, Errors: 1, Skipped: 5, Down: true}
+		return cache.DurableStats{QueueLen: 4, Written: 10, Dropped: 2, Errors: 1, Skipped: 5, Abandoned: 3, Down: true}
 	})); err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +42,7 @@ func TestExposition(t *testing.T) {
 		`avatarproxy_gateway_waiting{gateway="greenapi"} 7`,
 		`avatarproxy_durable_queue_length 4`,
 		`avatarproxy_durable_down 1`,
+		`avatarproxy_durable_abandoned_calls 3`,
 		`avatarproxy_durable_written_total 10`,
 		`avatarproxy_durable_dropped_total 2`,
 		`avatarproxy_durable_errors_total 1`,
