@@ -144,6 +144,7 @@ type Server struct {
 	refreshes  atomic.Int64
 	bgCtx      context.Context
 	bgStop     context.CancelFunc
+	bgMu       sync.Mutex // orders addBackground against Shutdown's stop
 	bg         sync.WaitGroup
 
 	stats   Stats
@@ -279,7 +280,9 @@ func (s *Server) Serve(ln net.Listener) error {
 // refreshes until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.app.ShutdownWithContext(ctx)
+	s.bgMu.Lock()
 	s.bgStop()
+	s.bgMu.Unlock()
 	done := make(chan struct{})
 	go func() { s.bg.Wait(); close(done) }()
 	select {
@@ -290,6 +293,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// The memory cache is not closed: fills that outlived the deadline may
 	// still touch it, and the process is about to exit anyway.
 	return err
+}
+
+// addBackground counts a background task in s.bg, unless Shutdown has
+// begun: a WaitGroup must not go up from zero while Shutdown waits on it.
+// The caller calls s.bg.Done when the task ends.
+func (s *Server) addBackground() bool {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.bgCtx.Err() != nil {
+		return false
+	}
+	s.bg.Add(1)
+	return true
 }
 
 // Sign is the signature of a chat id segment under the first key ("" in

@@ -293,13 +293,12 @@ func (s *Server) refreshAsync(chat upstream.ChatID, preview bool, served *freshn
 	if _, busy := s.refreshing.LoadOrStore(skey, struct{}{}); busy {
 		return
 	}
-	if s.refreshes.Add(1) > maxRefreshes || s.bgCtx.Err() != nil {
+	if s.refreshes.Add(1) > maxRefreshes || !s.addBackground() {
 		s.refreshes.Add(-1)
 		s.refreshing.Delete(skey)
 		s.stats.RefreshesSkipped.Add(1)
 		return
 	}
-	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
 		defer s.refreshes.Add(-1)
