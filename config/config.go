@@ -26,7 +26,7 @@ type Config struct {
 	Demo          bool   // demo
 
 	Upstream            string        // upstream: greenapi | gowa | waha | evolution | none
-	UpstreamTimeout     time.Duration // upstream-timeout
+	UpstreamTimeout     time.Duration // upstream-timeout: 0 means each gateway's own default
 	UpstreamRPS         float64       // upstream-rps
 	UpstreamConcurrency int           // upstream-concurrency
 
@@ -132,7 +132,11 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	fs.BoolVar(&c.Demo, "demo", false, "start an in-process demo gateway and CDN on loopback (no account needed)")
 
 	str(&c.Upstream, "upstream", "greenapi", "gateway: greenapi, gowa, waha, evolution or none (placeholders only)")
-	dur(&c.UpstreamTimeout, "upstream-timeout", 10*time.Second, "deadline of one gateway call")
+	// 0 leaves each gateway its own deadline: GOWA needs up to 15 s for a
+	// correct answer (its on-WhatsApp check, then the picture lookup), Green
+	// API's calls are shorter; one figure for all would cut GOWA short or
+	// let a stalled Green API hold a fill.
+	dur(&c.UpstreamTimeout, "upstream-timeout", 0, "deadline of one gateway call; 0: the gateway's own (greenapi 10s, gowa 20s, waha and evolution 15s)")
 	note("upstream-rps")
 	fs.Float64Var(&c.UpstreamRPS, "upstream-rps", 5, "gateway calls per second (token bucket, per gateway account)")
 	note("upstream-concurrency")
@@ -336,8 +340,8 @@ func (c *Config) validate(failed map[string]bool) []error {
 	default:
 		bad("upstream", "want greenapi, gowa, waha, evolution or none, got %q", c.Upstream)
 	}
-	if c.UpstreamTimeout <= 0 || c.UpstreamTimeout > 5*time.Minute {
-		bad("upstream-timeout", "want 1ns..5m, got %s", c.UpstreamTimeout)
+	if c.UpstreamTimeout < 0 || c.UpstreamTimeout > 5*time.Minute {
+		bad("upstream-timeout", "want 0 (the gateway's own) up to 5m, got %s", c.UpstreamTimeout)
 	}
 	if c.UpstreamRPS <= 0 || c.UpstreamRPS > 1000 {
 		bad("upstream-rps", "want >0 and <=1000, got %g", c.UpstreamRPS)

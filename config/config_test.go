@@ -28,6 +28,42 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// TestUpstreamTimeout: unset, each gateway keeps its own deadline (GOWA's
+// 20 s covers its 10 s on-WhatsApp check plus its 5 s picture lookup); an
+// operator may set one up to 5 minutes, never a negative one.
+func TestUpstreamTimeout(t *testing.T) {
+	base := map[string]string{"AVATAR_UPSTREAM": "gowa", "AVATAR_GOWA_URL": "http://127.0.0.1:3000", "AVATAR_ALLOW_UNSIGNED": "true"}
+	for _, tc := range []struct {
+		set  string
+		want time.Duration
+		ok   bool
+	}{
+		{"", 0, true},
+		{"0", 0, true},
+		{"25s", 25 * time.Second, true},
+		{"5m", 5 * time.Minute, true},
+		{"-1s", 0, false},
+		{"5m1s", 0, false},
+	} {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		if tc.set != "" {
+			m["AVATAR_UPSTREAM_TIMEOUT"] = tc.set
+		}
+		c, err := Load(nil, env(m), io.Discard)
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%q: %v", tc.set, err)
+		case tc.ok && c.UpstreamTimeout != tc.want:
+			t.Errorf("%q: UpstreamTimeout = %s, want %s", tc.set, c.UpstreamTimeout, tc.want)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "AVATAR_UPSTREAM_TIMEOUT")):
+			t.Errorf("%q: err = %v, want one naming AVATAR_UPSTREAM_TIMEOUT", tc.set, err)
+		}
+	}
+}
+
 func TestFlagsBeatEnv(t *testing.T) {
 	c, err := Load([]string{"--ttl=1h", "--upstream=none", "--allow-unsigned"}, env(map[string]string{
 		"AVATAR_TTL": "2h", "AVATAR_MEMORY_MB": "64", "AVATAR_SIGNING_KEY": "a-key-of-16-bytes,another-key-16-bytes",

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/avatarproxy/avatarproxy/internal/testkit"
@@ -341,6 +342,36 @@ func TestGOWATransportFailures(t *testing.T) {
 		_, err := env.gw.Resolve(t.Context(), Request{Chat: gwChat(t, chat)})
 		gwCheck(t, gowaGateway, Result{}, err, gwWant{failure: Transient, status: 200})
 	})
+}
+
+// TestGOWADefaultTimeout: GOWA may take about 15 s for a correct answer (its
+// 10 s on-WhatsApp check, then up to 5 s for the picture; upstreams.md
+// sections 2.3 and 2.5). Without a Timeout a 12 s answer is an answer; the
+// 10 s every gateway used to get turned it into a timeout.
+func TestGOWADefaultTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		timeout time.Duration
+		want    gwWant
+	}{
+		{0, gwWant{state: StateOK}},
+		{10 * time.Second, gwWant{failure: Transient}},
+	} {
+		t.Run(tc.timeout.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := &fake.GOWA{}
+				slow := fake.GOWAAvatar(gowaPicURL, "1", false)
+				slow.Delay = 12 * time.Second
+				f.Set("79001234567@s.whatsapp.net", slow)
+				gw, err := NewGOWA(GOWAConfig{BaseURL: "http://gowa.test", Timeout: tc.timeout,
+					Client: &http.Client{Transport: handlerTransport{f}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := gw.Resolve(t.Context(), Request{Chat: gwChat(t, "79001234567")})
+				gwCheck(t, gowaGateway, res, err, tc.want)
+			})
+		})
+	}
 }
 
 func TestNewGOWAValidation(t *testing.T) {

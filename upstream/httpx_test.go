@@ -1,0 +1,78 @@
+package upstream
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// handlerTransport serves requests with h in memory, so a gateway client can
+// run inside a testing/synctest bubble: a real socket would keep the bubble's
+// clock from moving. Like a transport, it gives up when the request's
+// context ends; the fakes' delays end then too.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t.h.ServeHTTP(rec, req)
+	}()
+	select {
+	case <-done:
+		return rec.Result(), nil
+	case <-req.Context().Done():
+		<-done
+		return nil, req.Context().Err()
+	}
+}
+
+// TestGatewayDefaultTimeouts: a zero Timeout, which is what the
+// upstream-timeout setting passes by default, is each gateway's own figure,
+// and every one leaves the proxy's 30 s fill deadline (proxy.FillTimeout)
+// room for the rest of the fill.
+func TestGatewayDefaultTimeouts(t *testing.T) {
+	const fill = 30 * time.Second
+	mk := map[string]func() (gatewayHTTP, error){
+		"greenapi": func() (gatewayHTTP, error) {
+			g, err := NewGreenAPI(GreenAPIConfig{BaseURL: "http://127.0.0.1:1", IDInstance: "1101000001", Token: "tok"})
+			if err != nil {
+				return gatewayHTTP{}, err
+			}
+			return g.h, nil
+		},
+		"gowa": func() (gatewayHTTP, error) {
+			g, err := NewGOWA(GOWAConfig{BaseURL: "http://127.0.0.1:1"})
+			if err != nil {
+				return gatewayHTTP{}, err
+			}
+			return g.h, nil
+		},
+		"waha": func() (gatewayHTTP, error) {
+			g, err := NewWAHA(WAHAConfig{BaseURL: "http://127.0.0.1:1"})
+			if err != nil {
+				return gatewayHTTP{}, err
+			}
+			return g.h, nil
+		},
+		"evolution": func() (gatewayHTTP, error) {
+			g, err := NewEvolution(EvolutionConfig{BaseURL: "http://127.0.0.1:1", APIKey: "k", Instance: "i"})
+			if err != nil {
+				return gatewayHTTP{}, err
+			}
+			return g.h, nil
+		},
+	}
+	want := map[string]time.Duration{"greenapi": 10 * time.Second, "gowa": 20 * time.Second, "waha": 15 * time.Second, "evolution": 15 * time.Second}
+	for name, f := range mk {
+		h, err := f()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if h.timeout != want[name] || h.timeout >= fill {
+			t.Errorf("%s: timeout %s, want %s (under %s)", name, h.timeout, want[name], fill)
+		}
+	}
+}
