@@ -29,6 +29,13 @@ type Request struct {
 	// guard lets background calls wait for budget; foreground calls (cold
 	// misses with a browser waiting) never queue behind it.
 	Background bool
+	// Refresh says the link of the previous answer was dead: ask the
+	// gateway to look again rather than answer from its own cache. Only
+	// WAHA has such a cache and switch (refresh=true; it keeps links 24 h);
+	// the Green API, GOWA and Evolution contracts offer none, and they
+	// ignore it. Set it only on that retry: WAHA warns that refreshing
+	// costs rate limit.
+	Refresh bool
 }
 
 // Result is a gateway's answer.

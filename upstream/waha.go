@@ -104,7 +104,9 @@ func (w *WAHA) String() string { return wahaGateway }
 
 // Resolve asks WAHA for req.Chat's avatar, sending the id in its canonical
 // "@c.us" / "@g.us" / "@lid" form. req.Preview is ignored: WAHA serves one
-// size. A zero Chat is StateInvalid without a call.
+// size. req.Refresh sends refresh=true: WAHA otherwise answers from its
+// 24 h cache, so the link that just proved dead would come back. A zero
+// Chat is StateInvalid without a call.
 func (w *WAHA) Resolve(ctx context.Context, req Request) (Result, error) {
 	if req.Chat.IsZero() {
 		return Result{State: StateInvalid}, nil
@@ -112,6 +114,9 @@ func (w *WAHA) Resolve(ctx context.Context, req Request) (Result, error) {
 	q := url.Values{}
 	q.Set("contactId", req.Chat.String())
 	q.Set("session", w.session)
+	if req.Refresh {
+		q.Set("refresh", "true")
+	}
 	hdr := http.Header{"Accept": {"application/json"}}
 	if w.apiKey != "" {
 		hdr.Set("X-Api-Key", w.apiKey)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,6 +136,51 @@ func TestWAHAContactIDForms(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWAHARefresh: WAHA keeps a link 24 h (upstreams.md section 3), so
+// asking again after a dead link returns that same link unless the request
+// says refresh=true; Request.Refresh says it, and nothing else does.
+func TestWAHARefresh(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	var mu sync.Mutex
+	link := "https://pps.whatsapp.net/v/t61.24694-24/1_1_1_n.jpg?oe=66041D5F"
+	f := &fake.WAHA{Now: clock.Now, Default: func(string) fake.Answer {
+		mu.Lock()
+		defer mu.Unlock()
+		return fake.WAHAPicture(link)
+	}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	gw, err := NewWAHA(WAHAConfig{BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setLink := func(s string) {
+		mu.Lock()
+		link = s
+		mu.Unlock()
+	}
+	chat := gwChat(t, "79001234567")
+	step := func(name string, req Request, wantURL string, wantRefreshes int) {
+		t.Helper()
+		res, err := gw.Resolve(t.Context(), req)
+		if err != nil || res.State != StateOK || res.URL != wantURL {
+			t.Errorf("%s: %+v, %v; want %s", name, res, err, wantURL)
+		}
+		if n := f.Refreshes(); n != wantRefreshes {
+			t.Errorf("%s: WAHA saw %d refresh=true, want %d", name, n, wantRefreshes)
+		}
+	}
+	a, b, c := link, "https://pps.whatsapp.net/v/t61.24694-24/2_2_2_n.jpg?oe=66041D5F", "https://pps.whatsapp.net/v/t61.24694-24/3_3_3_n.jpg?oe=66041D5F"
+	step("first", Request{Chat: chat}, a, 0)
+	setLink(b)
+	step("again, cached", Request{Chat: chat, Background: true}, a, 0)
+	step("refresh", Request{Chat: chat, Refresh: true}, b, 1)
+	step("after refresh", Request{Chat: chat}, b, 1)
+	setLink(c)
+	clock.Advance(24 * time.Hour)
+	step("a day later", Request{Chat: chat}, c, 1)
 }
 
 func TestWAHADefaultFakeNeedsNoConfig(t *testing.T) {

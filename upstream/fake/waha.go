@@ -4,15 +4,18 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
 // WAHA imitates WAHA's GET /api/contacts/profile-picture (upstreams.md
-// section 3): the X-Api-Key check, session lookup and status, and the
-// {"profilePictureURL": ...} answer. The zero value has no API key and one
-// WORKING session "default", and answers null (no picture) to every
-// contact. Configure the exported fields before serving; Set may be called
-// at any time.
+// section 3): the X-Api-Key check, session lookup and status, the
+// {"profilePictureURL": ...} answer, and the 24 h cache in front of the
+// lookup: a 200 answer is kept per session and contact and given again,
+// whatever was scripted since, until it is 24 h old or a request carries
+// refresh=true. The zero value has no API key and one WORKING session
+// "default", and answers null (no picture) to every contact. Configure the
+// exported fields before serving; Set may be called at any time.
 type WAHA struct {
 	// APIKey, when set, must arrive as X-Api-Key (WAHA_API_KEY).
 	APIKey string
@@ -25,8 +28,22 @@ type WAHA struct {
 	Default func(contactID string) Answer
 	// Recorder sees every request, rejected ones included.
 	Recorder Recorder
+	// Now is the cache's clock; nil means time.Now.
+	Now func() time.Time
 
 	script script // answers by contact id; the contactId of every request past key and session
+
+	mu        sync.Mutex
+	cache     map[string]wahaCached // by session and contact id
+	refreshes int
+}
+
+// wahaCacheTTL is WAHA's documented "24h cache by default".
+const wahaCacheTTL = 24 * time.Hour
+
+type wahaCached struct {
+	a  Answer
+	at time.Time
 }
 
 // Set scripts the answer for a contact id as WAHA sees it after appending
@@ -39,6 +56,21 @@ func (f *WAHA) Set(contactID string, a Answer) {
 // the key and session checks, exactly as received, in arrival order.
 func (f *WAHA) ContactIDs() []string {
 	return f.script.list()
+}
+
+// Refreshes counts the requests past the key and session checks that asked
+// for refresh=true.
+func (f *WAHA) Refreshes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refreshes
+}
+
+func (f *WAHA) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
 }
 
 // ServeHTTP answers one request the way WAHA does: key, route, session,
@@ -81,6 +113,19 @@ func (f *WAHA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.Contains(id, "@") {
 		id += "@c.us"
 	}
+	// WAHA binds refresh as a boolean; "true" is what clients send.
+	refresh := q.Get("refresh") == "true"
+	key, now := session+"\x00"+id, f.now()
+	f.mu.Lock()
+	if refresh {
+		f.refreshes++
+	}
+	c, hit := f.cache[key]
+	f.mu.Unlock()
+	if hit && !refresh && now.Sub(c.at) < wahaCacheTTL {
+		c.a.Write(w, r)
+		return
+	}
 	a, scripted := f.script.answer(id)
 	switch {
 	case scripted:
@@ -88,6 +133,17 @@ func (f *WAHA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a = f.Default(id)
 	default:
 		a = WAHANoPicture()
+	}
+	if a.Status == 0 || a.Status == http.StatusOK {
+		// Kept without the delay: a cache hit is answered at once.
+		kept := a
+		kept.Delay = 0
+		f.mu.Lock()
+		if f.cache == nil {
+			f.cache = make(map[string]wahaCached)
+		}
+		f.cache[key] = wahaCached{a: kept, at: now}
+		f.mu.Unlock()
 	}
 	a.Write(w, r)
 }
