@@ -39,6 +39,9 @@ const (
 	// cdnErrBodyCap bounds what is read of a 403 body to tell "expired"
 	// from other refusals.
 	cdnErrBodyCap = 1 << 10
+	// linkSkew is how far our clock and the CDN's may disagree about a
+	// link's oe expiry.
+	linkSkew = time.Minute
 )
 
 // FetcherConfig configures a Fetcher. The zero value is usable: the
@@ -62,6 +65,8 @@ type FetcherConfig struct {
 	MaxRedirects int
 	// Logger receives debug lines about refused targets; nil means slog.Default().
 	Logger *slog.Logger
+	// Now is the clock links' oe expiry is judged by; nil means time.Now.
+	Now func() time.Time
 }
 
 // Fetcher downloads pictures from the WhatsApp CDN, refusing anything that
@@ -74,6 +79,7 @@ type Fetcher struct {
 	timeout      time.Duration
 	maxRedirects int
 	log          *slog.Logger
+	now          func() time.Time
 	client       *http.Client
 	// dialOK decides each dialled address; tests swap it to let one
 	// loopback server through while the guard stays on for the rest.
@@ -93,6 +99,7 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 		timeout:      cfg.Timeout,
 		maxRedirects: cfg.MaxRedirects,
 		log:          cfg.Logger,
+		now:          cfg.Now,
 	}
 	for _, s := range allow {
 		p, err := parseHostPattern(strings.TrimSpace(s))
@@ -125,6 +132,9 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 	}
 	if f.log == nil {
 		f.log = slog.Default()
+	}
+	if f.now == nil {
+		f.now = time.Now
 	}
 	f.dialOK = publicAddrPort
 	if f.allowPrivate {
@@ -189,6 +199,9 @@ func (f *Fetcher) checkTarget(u *url.URL) error {
 // signature), and returns the body of a 200 answer; the caller owns the
 // slice. It does not look at the bytes: that is the decoder's job.
 //
+// A link whose oe expiry (LinkExpiry) passed more than a minute ago is
+// ErrLinkExpired without a request: the CDN would only refuse it.
+//
 // Every error satisfies errors.Is(err, ErrUnavailable) and is an *Error
 // (Gateway "cdn"); ErrLinkExpired, ErrForbiddenTarget and ErrTooLarge are
 // also matched when they apply. Error texts hold no URL: a signed CDN link is
@@ -201,6 +214,10 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
 	if err := f.checkTarget(u); err != nil {
 		f.log.DebugContext(ctx, "cdn: refused target", "host", u.Hostname(), "err", err)
 		return nil, cdnError(0, "", err, nil)
+	}
+	expiry, hasExpiry := LinkExpiry(rawURL)
+	if hasExpiry && f.now().Sub(expiry) > linkSkew {
+		return nil, cdnError(0, "", ErrLinkExpired, nil)
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
@@ -229,9 +246,12 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
 	case http.StatusOK:
 	case http.StatusForbidden:
 		// Meta CDNs answer a stale signature with 403 "URL signature
-		// expired"; other 403 texts ("Bad URL hash") are not staleness.
+		// expired", but also with "Bad URL timestamp" or "Bad URL date
+		// param"; so a 403 at or past oe (give or take the skew) is
+		// staleness too. Other 403s ("Bad URL hash") are not.
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, cdnErrBodyCap))
-		if bytes.Contains(bytes.ToLower(b), []byte("expired")) {
+		if bytes.Contains(bytes.ToLower(b), []byte("expired")) ||
+			hasExpiry && !f.now().Before(expiry.Add(-linkSkew)) {
 			return nil, cdnError(resp.StatusCode, "", ErrLinkExpired, nil)
 		}
 		return nil, cdnError(resp.StatusCode, "refused by cdn", nil, nil)
@@ -240,7 +260,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
 	case http.StatusTooManyRequests:
 		e := cdnError(resp.StatusCode, "rate limited", nil, nil)
 		e.Failure = RateLimited
-		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), f.now())
 		return nil, e
 	default:
 		return nil, cdnError(resp.StatusCode, "unexpected status", nil, nil)

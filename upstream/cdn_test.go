@@ -49,6 +49,9 @@ func cdnFetcher(t *testing.T, cfg upstream.FetcherConfig) *upstream.Fetcher {
 	if cfg.Allow == nil {
 		cfg.Allow = []string{"127.0.0.1:*"}
 	}
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return cdnT0 }
+	}
 	f, err := upstream.NewFetcher(cfg)
 	if err != nil {
 		t.Fatalf("NewFetcher: %v", err)
@@ -168,6 +171,64 @@ func TestFetchAnswers(t *testing.T) {
 				t.Errorf("error %q shows the signed link", err)
 			}
 		})
+	}
+}
+
+// TestFetchExpiredByOE: Meta CDNs refuse a stale link with texts other
+// than "URL signature expired" ("Bad URL timestamp", "Bad URL date param"),
+// so a 403 at or past the link's oe is ErrLinkExpired whatever it says, and
+// a link more than a minute past its oe is not even asked for. A minute of
+// disagreement between our clock and the CDN's is tolerated both ways.
+func TestFetchExpiredByOE(t *testing.T) {
+	data := fake.Portrait("79001234567", 64)
+	tests := []struct {
+		name    string
+		text    string        // the CDN's body for a stale link
+		cdnSkew time.Duration // the CDN's clock minus ours
+		oe      time.Duration // the link's expiry minus our clock
+		status  int           // 0: no request made
+		expired bool
+	}{
+		{"bad url timestamp", "Bad URL timestamp", 0, -30 * time.Second, 403, true},
+		{"bad url date param", "Bad URL date param", 0, -time.Second, 403, true},
+		{"cdn clock ahead", "Bad URL timestamp", time.Minute, 30 * time.Second, 403, true},
+		{"a minute past is still asked", "Bad URL timestamp", 0, -time.Minute, 403, true},
+		{"long past is not asked", "Bad URL timestamp", 0, -61 * time.Second, 0, true},
+		{"a day past", "", 0, -24 * time.Hour, 0, true},
+		{"fresh", "Bad URL timestamp", 0, time.Hour, 200, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewCDN()
+			c.Now = func() time.Time { return cdnT0.Add(tt.cdnSkew) }
+			c.ExpiredText = tt.text
+			srv := httptest.NewServer(c)
+			defer srv.Close()
+			link := c.URL(srv.URL, c.Add(data), cdnT0.Add(tt.oe))
+			got, err := cdnFetcher(t, upstream.FetcherConfig{AllowPrivate: true}).Fetch(context.Background(), link)
+			if n, want := c.Recorder.Calls(), min(tt.status, 1); n != want {
+				t.Errorf("CDN saw %d requests, want %d", n, want)
+			}
+			if !tt.expired {
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("Fetch = %d bytes, %v", len(got), err)
+				}
+				return
+			}
+			if e := cdnWant(t, err, upstream.ErrLinkExpired); e.Status != tt.status {
+				t.Errorf("status %d, want %d", e.Status, tt.status)
+			}
+		})
+	}
+
+	// A 403 that is not about time stays a refusal while the link is fresh.
+	env := cdnServe(t, false)
+	path := "/v/t61.24694-24/7_7_7_n.jpg"
+	refusal := fake.Text(403, "Bad URL timestamp")
+	env.cdn.Script(path, fake.Behavior{Answer: &refusal})
+	_, err := cdnFetcher(t, upstream.FetcherConfig{AllowPrivate: true}).Fetch(context.Background(), env.cdn.URL(env.srv.URL, path, cdnT0.Add(2*time.Minute)))
+	if e := cdnWant(t, err); e.Status != 403 {
+		t.Errorf("status %d, want 403", e.Status)
 	}
 }
 
@@ -696,7 +757,7 @@ func BenchmarkFetch(b *testing.B) {
 	defer srv.Close()
 	data := fake.Portrait("bench", 640)
 	link := c.URL(srv.URL, c.Add(data), cdnT0.Add(time.Hour))
-	f, err := upstream.NewFetcher(upstream.FetcherConfig{Allow: []string{"127.0.0.1:*"}, AllowPrivate: true})
+	f, err := upstream.NewFetcher(upstream.FetcherConfig{Allow: []string{"127.0.0.1:*"}, AllowPrivate: true, Now: c.Now})
 	if err != nil {
 		b.Fatal(err)
 	}

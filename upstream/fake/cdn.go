@@ -1,6 +1,7 @@
 package fake
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -21,6 +22,10 @@ import (
 type CDN struct {
 	// Now is the clock the expiry is enforced against; nil means time.Now.
 	Now func() time.Time
+	// ExpiredText is the body of the 403 for a link at or past its oe.
+	// Empty means "URL signature expired"; Meta CDNs also send "Bad URL
+	// timestamp" and "Bad URL date param" for stale links.
+	ExpiredText string
 	// Recorder sees every request.
 	Recorder Recorder
 
@@ -132,7 +137,7 @@ func (c *CDN) now() time.Time {
 }
 
 // ServeHTTP answers as the CDN does: 404 for unknown paths, 403 "Bad URL
-// hash" for a tampered query, 403 "URL signature expired" after oe.
+// hash" for a tampered query, 403 ExpiredText at or after oe.
 func (c *CDN) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer c.Recorder.Begin()()
 	path, rawQuery, _ := strings.Cut(r.RequestURI, "?")
@@ -171,7 +176,7 @@ func (c *CDN) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Text(http.StatusForbidden, "Bad URL hash").Write(w, r)
 		return
 	case !c.now().Before(time.Unix(secs, 0)):
-		Text(http.StatusForbidden, "URL signature expired").Write(w, r)
+		Text(http.StatusForbidden, cmp.Or(c.ExpiredText, "URL signature expired")).Write(w, r)
 		return
 	}
 
