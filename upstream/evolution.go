@@ -94,7 +94,7 @@ func NewEvolution(cfg EvolutionConfig) (*Evolution, error) {
 		return nil, err
 	}
 	e := &Evolution{
-		h:        newGatewayHTTP(evolutionGateway, cfg.Client, cfg.Timeout, defaultEvolutionTimeout, cfg.Logger, cfg.APIKey),
+		h:        newGatewayHTTP(evolutionGateway, cfg.Client, cfg.Timeout, defaultEvolutionTimeout, gatewayBodyCap, cfg.Logger, cfg.APIKey),
 		endpoint: base + "/chat/fetchProfilePictureUrl/" + url.PathEscape(cfg.Instance),
 		apiKey:   cfg.APIKey,
 	}

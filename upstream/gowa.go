@@ -97,7 +97,7 @@ func NewGOWA(cfg GOWAConfig) (*GOWA, error) {
 		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.User+":"+cfg.Password))
 	}
 	g := &GOWA{
-		h: newGatewayHTTP(gowaGateway, cfg.Client, cfg.Timeout, defaultGOWATimeout, cfg.Logger,
+		h: newGatewayHTTP(gowaGateway, cfg.Client, cfg.Timeout, defaultGOWATimeout, gatewayBodyCap, cfg.Logger,
 			cfg.Password, strings.TrimPrefix(auth, "Basic ")),
 		endpoint: base + "/user/avatar",
 		auth:     auth,

@@ -15,6 +15,12 @@ import (
 const (
 	greenAPIGateway        = "greenapi"
 	defaultGreenAPITimeout = 10 * time.Second
+	// greenAPIBodyCap bounds an answer, which may carry the picture itself
+	// in base64Avatar next to urlAvatar (upstreams.md section 1.3). Its size
+	// is undocumented; a full 640 px JPEG is commonly 40-95 KiB as base64,
+	// so the 64 KiB other gateways get would refuse answers whose urlAvatar
+	// is fine.
+	greenAPIBodyCap = 1 << 20
 )
 
 // GreenAPIConfig configures the Green API resolver.
@@ -70,7 +76,7 @@ func NewGreenAPI(cfg GreenAPIConfig) (*GreenAPI, error) {
 		return nil, err
 	}
 	return &GreenAPI{
-		h: newGatewayHTTP(greenAPIGateway, cfg.Client, cfg.Timeout, defaultGreenAPITimeout, cfg.Logger,
+		h: newGatewayHTTP(greenAPIGateway, cfg.Client, cfg.Timeout, defaultGreenAPITimeout, greenAPIBodyCap, cfg.Logger,
 			cfg.Token, "waInstance"+cfg.IDInstance),
 		endpoint: base + "/waInstance" + cfg.IDInstance + "/getAvatar/" + cfg.Token,
 	}, nil

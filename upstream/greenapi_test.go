@@ -324,9 +324,25 @@ func TestGreenAPICancel(t *testing.T) {
 	gaNoSecrets(t, err, "")
 }
 
+// TestGreenAPIBodyCap: Green API may put the whole picture in base64Avatar
+// next to urlAvatar, so its answers may be up to 1 MiB; past that they are
+// garbage.
 func TestGreenAPIBodyCap(t *testing.T) {
-	huge := `{"urlAvatar":"` + gaAvatar + `","available":true,"base64Avatar":"` + strings.Repeat("A", 70<<10) + `"}`
+	huge := `{"urlAvatar":"` + gaAvatar + `","available":true,"base64Avatar":"` + strings.Repeat("A", 1<<20) + `"}`
 	chat := gaChat(t, "79001234567")
+	t.Run("full-size base64Avatar", func(t *testing.T) {
+		env := gaSetup(t, nil)
+		picture := bytes.Repeat([]byte{0xff, 0xd8, 0xff, 0xe0}, 20<<10) // 80 KiB, a full-size JPEG's weight
+		a := fake.Base64AvatarAnswer(gaAvatar, picture)
+		if len(a.Body) < 100<<10 {
+			t.Fatalf("answer is %d bytes, want a 100 KiB one", len(a.Body))
+		}
+		env.fake.Set(chat.String(), a)
+		res, err := env.res.Resolve(context.Background(), upstream.Request{Chat: chat})
+		if err != nil || res.State != upstream.StateOK || res.URL != gaAvatar {
+			t.Fatalf("Resolve = %+v, %v; want the avatar", res, err)
+		}
+	})
 	t.Run("streamed", func(t *testing.T) {
 		env := gaSetup(t, nil)
 		env.fake.Set(chat.String(), fake.Answer{ContentType: "application/json", Body: huge})
@@ -351,7 +367,7 @@ func TestGreenAPIBodyCap(t *testing.T) {
 	t.Run("just under", func(t *testing.T) {
 		env := gaSetup(t, nil)
 		body := `{"urlAvatar":"` + gaAvatar + `","available":true}`
-		body += strings.Repeat(" ", 64<<10-len(body))
+		body += strings.Repeat(" ", 1<<20-len(body))
 		env.fake.Set(chat.String(), fake.Answer{ContentType: "application/json", Body: body})
 		res, err := env.res.Resolve(context.Background(), upstream.Request{Chat: chat})
 		if err != nil || res.URL != gaAvatar {

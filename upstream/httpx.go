@@ -19,8 +19,7 @@ import (
 // secrets; they and the CDN fetcher parse Retry-After the same way.
 
 // gatewayBodyCap bounds a gateway answer. Real avatar answers are a URL of a
-// few hundred bytes (Green API's base64Avatar, where sent, is a thumbnail);
-// anything near the cap is a misrouted page or garbage.
+// few hundred bytes; anything near the cap is a misrouted page or garbage.
 const gatewayBodyCap = 64 << 10
 
 // retryAfterCap bounds a Retry-After so a broken or hostile header cannot
@@ -186,14 +185,16 @@ type gatewayHTTP struct {
 	name    string
 	client  *http.Client
 	timeout time.Duration
+	bodyCap int64
 	log     *slog.Logger
 	secrets []string // redacted from any error text
 }
 
 // newGatewayHTTP fills in the defaults every gateway config documents: a nil
 // client is noRedirectClient(), a zero timeout is def, a nil logger is
-// slog.Default(). secrets are the strings no error text may show.
-func newGatewayHTTP(name string, client *http.Client, timeout, def time.Duration, log *slog.Logger, secrets ...string) gatewayHTTP {
+// slog.Default(). bodyCap bounds an answer's body. secrets are the strings
+// no error text may show.
+func newGatewayHTTP(name string, client *http.Client, timeout, def time.Duration, bodyCap int64, log *slog.Logger, secrets ...string) gatewayHTTP {
 	if client == nil {
 		client = noRedirectClient()
 	}
@@ -203,7 +204,7 @@ func newGatewayHTTP(name string, client *http.Client, timeout, def time.Duration
 	if log == nil {
 		log = slog.Default()
 	}
-	return gatewayHTTP{name: name, client: client, timeout: timeout, log: log, secrets: secrets}
+	return gatewayHTTP{name: name, client: client, timeout: timeout, bodyCap: bodyCap, log: log, secrets: secrets}
 }
 
 // answerFunc maps one HTTP answer of a gateway to a Result or an *Error. It is
@@ -227,7 +228,7 @@ func (g *gatewayHTTP) resolve(ctx context.Context, chat ChatID, method, target s
 	return res, nil
 }
 
-// reply is one HTTP answer, its body read in full (at most gatewayBodyCap).
+// reply is one HTTP answer, its body read in full (at most the gateway's bodyCap).
 type reply struct {
 	status int
 	header http.Header
@@ -235,7 +236,7 @@ type reply struct {
 }
 
 // call sends one request under the gateway's timeout. A nil body sends none.
-// Failing to get an answer, or getting one over gatewayBodyCap (checked on
+// Failing to get an answer, or getting one over bodyCap (checked on
 // Content-Length and again while reading), is a Transient *Error with a
 // scrubbed cause.
 func (g *gatewayHTTP) call(ctx context.Context, method, target string, header http.Header, body []byte) (reply, *Error) {
@@ -258,10 +259,10 @@ func (g *gatewayHTTP) call(ctx context.Context, method, target string, header ht
 	}
 	defer resp.Body.Close()
 	var b []byte
-	if resp.ContentLength > gatewayBodyCap {
+	if resp.ContentLength > g.bodyCap {
 		err = errBodyTooLarge
 	} else {
-		b, err = readCapped(resp.Body, gatewayBodyCap)
+		b, err = readCapped(resp.Body, g.bodyCap)
 	}
 	if err != nil {
 		e := transportFailure(g.name, err, g.secrets)

@@ -91,7 +91,7 @@ func NewWAHA(cfg WAHAConfig) (*WAHA, error) {
 		return nil, err
 	}
 	w := &WAHA{
-		h:        newGatewayHTTP(wahaGateway, cfg.Client, cfg.Timeout, defaultWAHATimeout, cfg.Logger, cfg.APIKey),
+		h:        newGatewayHTTP(wahaGateway, cfg.Client, cfg.Timeout, defaultWAHATimeout, gatewayBodyCap, cfg.Logger, cfg.APIKey),
 		endpoint: base + "/api/contacts/profile-picture",
 		apiKey:   cfg.APIKey,
 		session:  session,

@@ -2,6 +2,7 @@ package fake
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -165,6 +166,17 @@ func ExtrasAvatarAnswer(url string) Answer {
 	return JSON(http.StatusOK, map[string]any{
 		"existsWhatsapp": true, "available": true, "urlAvatar": url,
 		"base64Avatar": "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgH", "reason": "",
+	})
+}
+
+// Base64AvatarAnswer is the official web chat's superset with the whole
+// picture in base64Avatar next to url. The web chat prefers base64Avatar
+// when present; how big Green API makes it is undocumented, so tests send
+// a full-size one (a 640 px JPEG is 40-95 KiB as base64).
+func Base64AvatarAnswer(url string, picture []byte) Answer {
+	return JSON(http.StatusOK, map[string]any{
+		"existsWhatsapp": true, "available": true, "urlAvatar": url,
+		"base64Avatar": base64.StdEncoding.EncodeToString(picture), "reason": "",
 	})
 }
 
