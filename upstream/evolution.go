@@ -57,8 +57,8 @@ func (c EvolutionConfig) LogValue() slog.Value {
 // POST /chat/fetchProfilePictureUrl/{instance} (upstreams.md section 4).
 // Evolution swallows every lookup error (no picture, hidden, timeout, and
 // probably a disconnected instance too) into profilePictureUrl: null, so
-// this resolver can only report StateOK or StateNoAvatar for a chat. It has
-// no preview size. Safe for concurrent use.
+// this resolver can only report StateOK or StateNoAvatar for a chat, the
+// latter always Uncertain. It has no preview size. Safe for concurrent use.
 type Evolution struct {
 	h        gatewayHTTP
 	endpoint string
@@ -160,7 +160,8 @@ func evolutionAnswer(status int, retryAfter string, body []byte, now time.Time) 
 			}
 		}
 		if u == nil || *u == "" {
-			return Result{State: StateNoAvatar}, nil
+			// Also what a timeout or a disconnected instance looks like.
+			return Result{State: StateNoAvatar, Uncertain: true}, nil
 		}
 		if !isHTTPURL(*u) {
 			return fail(Transient, "success answer without a usable url")

@@ -54,8 +54,12 @@ func TestEvolutionAnswers(t *testing.T) {
 		want   gwWant
 	}{
 		{"picture", func(j string) fake.Answer { return fake.EvolutionPicture(j, evoPicURL) }, gwWant{state: StateOK}},
-		{"null", fake.EvolutionNoPicture, gwWant{state: StateNoAvatar}},
-		{"url key absent", func(j string) fake.Answer { return fake.JSON(200, map[string]string{"wuid": j}) }, gwWant{state: StateNoAvatar}},
+		// Evolution's null is also every swallowed error: uncertain.
+		{"null", fake.EvolutionNoPicture, gwWant{state: StateNoAvatar, uncertain: true}},
+		{"url key absent", func(j string) fake.Answer { return fake.JSON(200, map[string]string{"wuid": j}) }, gwWant{state: StateNoAvatar, uncertain: true}},
+		{"empty url", func(j string) fake.Answer {
+			return fake.JSON(200, map[string]string{"wuid": j, "profilePictureUrl": ""})
+		}, gwWant{state: StateNoAvatar, uncertain: true}},
 		{"201 picture", func(j string) fake.Answer {
 			a := fake.EvolutionPicture(j, evoPicURL)
 			a.Status = 201
@@ -97,7 +101,7 @@ func TestEvolutionFakeChecks(t *testing.T) {
 		edit func(*EvolutionConfig)
 		want gwWant
 	}{
-		{"instance token", func(c *EvolutionConfig) { c.APIKey = evoInstToken }, gwWant{state: StateNoAvatar}},
+		{"instance token", func(c *EvolutionConfig) { c.APIKey = evoInstToken }, gwWant{state: StateNoAvatar, uncertain: true}},
 		{"other instance's token", func(c *EvolutionConfig) { c.APIKey = "tok2" }, gwWant{failure: Config, status: 401}},
 		{"wrong key", func(c *EvolutionConfig) { c.APIKey = "nope" }, gwWant{failure: Config, status: 401}},
 		{"unknown instance", func(c *EvolutionConfig) { c.Instance = "ghost" }, gwWant{failure: Config, status: 404}},
@@ -217,6 +221,9 @@ func FuzzEvolutionAnswer(f *testing.F) {
 		gwFuzzCheck(t, evolutionGateway, status, res, e)
 		if e == nil && res.State != StateOK && res.State != StateNoAvatar {
 			t.Fatalf("Evolution cannot know state %q", res.State)
+		}
+		if e == nil && res.State == StateNoAvatar && !res.Uncertain {
+			t.Fatalf("Evolution's no-avatar may be a swallowed error, yet it is certain")
 		}
 	})
 }

@@ -207,7 +207,10 @@ func gowaAnswer(status int, retryAfter string, body []byte, wantPreview bool, no
 		case b.Code == "DEVICE_ID_REQUIRED":
 			return fail(Config, "device id required: several devices are registered")
 		case b.Code == "INVALID_JID" && strings.Contains(msg, gowaNotOnWA):
-			return Result{State: StateNotOnWhatsApp}, nil
+			// GOWA answers exactly this when its IsOnWhatsApp lookup
+			// failed (timeout, WhatsApp throttling usync), not only for
+			// an unregistered number (upstreams.md section 2.3).
+			return Result{State: StateNotOnWhatsApp, Uncertain: true}, nil
 		case b.Code == "INVALID_JID", b.Code == "VALIDATION_ERROR":
 			return Result{State: StateInvalid}, nil
 		case jsonErr != nil:

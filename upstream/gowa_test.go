@@ -46,10 +46,11 @@ func gwNoLeak(t *testing.T, err error, logs string, secrets ...string) {
 
 // gwWant is the expected outcome of one call: a State, or a Failure.
 type gwWant struct {
-	state   State
-	failure Failure
-	status  int
-	retry   time.Duration
+	state     State
+	uncertain bool // with state: the answer may be a failure in disguise
+	failure   Failure
+	status    int
+	retry     time.Duration
 }
 
 func gwCheck(t *testing.T, gateway string, res Result, err error, want gwWant) {
@@ -60,6 +61,9 @@ func gwCheck(t *testing.T, gateway string, res Result, err error, want gwWant) {
 		}
 		if res.State != want.state {
 			t.Fatalf("state = %q, want %q", res.State, want.state)
+		}
+		if res.Uncertain != want.uncertain {
+			t.Errorf("Uncertain = %v, want %v", res.Uncertain, want.uncertain)
 		}
 		if want.state != StateOK && (res.URL != "" || res.PictureID != "") {
 			t.Errorf("state %q carries URL %q / id %q", res.State, res.URL, res.PictureID)
@@ -146,7 +150,8 @@ func TestGOWAAnswers(t *testing.T) {
 		{"avatar", fake.GOWAAvatar(gowaPicURL, "1635239861", false), gwWant{state: StateOK}},
 		{"no avatar", fake.GOWANoAvatar(), gwWant{state: StateNoAvatar}},
 		{"privacy", fake.GOWAPrivacy(), gwWant{state: StatePrivacy}},
-		{"not on whatsapp", fake.GOWANotOnWhatsApp("79001234567@s.whatsapp.net"), gwWant{state: StateNotOnWhatsApp}},
+		// Also GOWA's answer when its on-WhatsApp lookup failed.
+		{"not on whatsapp", fake.GOWANotOnWhatsApp("79001234567@s.whatsapp.net"), gwWant{state: StateNotOnWhatsApp, uncertain: true}},
 		{"phone blank", fake.GOWAPhoneBlank(), gwWant{state: StateInvalid}},
 		{"invalid jid", fake.GOWAInvalidJID("1.2.3@s.whatsapp.net", "unexpected number of dots in JID"), gwWant{state: StateInvalid}},
 		{"invalid jid code", fake.GOWAError(http.StatusBadRequest, "INVALID_JID", "invalid jid"), gwWant{state: StateInvalid}},
@@ -445,8 +450,8 @@ func gwFuzzCheck(t *testing.T, gateway string, status int, res Result, e *Error)
 	}
 	switch res.State {
 	case StateOK:
-		if !isHTTPURL(res.URL) {
-			t.Fatalf("OK with URL %q", res.URL)
+		if !isHTTPURL(res.URL) || res.Uncertain {
+			t.Fatalf("OK with URL %q, uncertain %v", res.URL, res.Uncertain)
 		}
 	case StateNoAvatar, StatePrivacy, StateNotOnWhatsApp, StateInvalid:
 		if res.URL != "" {

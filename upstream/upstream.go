@@ -49,6 +49,12 @@ type Result struct {
 	PictureID string
 	// Preview reports that URL is the small preview picture.
 	Preview bool
+	// Uncertain says the gateway gives this answer for failures too:
+	// GOWA's INVALID_JID "not on whatsapp" also covers a failed on-WhatsApp
+	// lookup, Evolution's null covers any error (a dropped connection
+	// included). Cache it briefly, not for a negative TTL of hours. Never
+	// set with StateOK.
+	Uncertain bool
 }
 
 // Resolver is one gateway.
