@@ -39,6 +39,10 @@ const (
 	// cdnErrBodyCap bounds what is read of a 403 body to tell "expired"
 	// from other refusals.
 	cdnErrBodyCap = 1 << 10
+	// cdnDrainCap bounds what is read of a failed answer's body before it
+	// is closed, so that an HTTP/1.1 connection goes back to the pool
+	// instead of being dropped (net/http drains redirects the same way).
+	cdnDrainCap = 4 << 10
 	// linkSkew is how far our clock and the CDN's may disagree about a
 	// link's oe expiry.
 	linkSkew = time.Minute
@@ -240,7 +244,15 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
 		}
 		return nil, cdnError(0, "request failed", nil, err)
 	}
-	defer resp.Body.Close()
+	defer func() {
+		// Error bodies are a few bytes ("Not Found"); reading them lets
+		// the next fetch skip a TCP and TLS handshake. A body that may be
+		// longer is not worth the wait.
+		if resp.StatusCode != http.StatusOK && resp.ContentLength <= cdnDrainCap {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, cdnDrainCap))
+		}
+		resp.Body.Close()
+	}()
 
 	switch resp.StatusCode {
 	case http.StatusOK:

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,6 +230,43 @@ func TestFetchExpiredByOE(t *testing.T) {
 	_, err := cdnFetcher(t, upstream.FetcherConfig{AllowPrivate: true}).Fetch(context.Background(), env.cdn.URL(env.srv.URL, path, cdnT0.Add(2*time.Minute)))
 	if e := cdnWant(t, err); e.Status != 403 {
 		t.Errorf("status %d, want 403", e.Status)
+	}
+}
+
+// TestFetchReusesConnectionAfterError: a failed fetch reads the short error
+// body before closing it, so HTTP/1.1 keeps the connection for the next
+// fetch instead of dialling (and, on the real CDN, a TLS handshake).
+func TestFetchReusesConnectionAfterError(t *testing.T) {
+	c := fake.NewCDN()
+	c.Now = func() time.Time { return cdnT0 }
+	srv := httptest.NewUnstartedServer(c)
+	var conns atomic.Int32
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	data := fake.Portrait("79001234567", 64)
+	path := c.Add(data)
+	e500 := fake.StatusAnswer(500)
+	c.Script("/v/t61.24694-24/5_5_5_n.jpg", fake.Behavior{Answer: &e500})
+	f := cdnFetcher(t, upstream.FetcherConfig{AllowPrivate: true})
+	for _, link := range []string{
+		c.URL(srv.URL, "/v/t61.24694-24/1_2_3_n.jpg", cdnT0.Add(time.Hour)),                 // 404
+		strings.Replace(c.URL(srv.URL, path, cdnT0.Add(time.Hour)), "oh=01_", "oh=01_x", 1), // 403 Bad URL hash
+		c.URL(srv.URL, "/v/t61.24694-24/5_5_5_n.jpg", cdnT0.Add(time.Hour)),                 // 500
+	} {
+		if _, err := f.Fetch(context.Background(), link); err == nil {
+			t.Fatalf("Fetch(%s) succeeded", link)
+		}
+	}
+	if got, err := f.Fetch(context.Background(), c.URL(srv.URL, path, cdnT0.Add(time.Hour))); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Fetch = %d bytes, %v", len(got), err)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("4 fetches opened %d connections, want 1", n)
 	}
 }
 

@@ -297,6 +297,23 @@ func TestGOWAPreview(t *testing.T) {
 	}
 }
 
+// TestGOWAScriptedTypeFollowsPreview: a scripted success answers with the
+// size asked for, whatever size it was scripted with, as GOWA does; so a
+// resolver that dropped is_preview would be caught.
+func TestGOWAScriptedTypeFollowsPreview(t *testing.T) {
+	env := newGOWAEnv(t, nil)
+	env.fake.Set("79001234567@s.whatsapp.net", fake.GOWAAvatar(gowaPicURL, "7", false))
+	env.fake.Set("79001234568@s.whatsapp.net", fake.GOWAAvatar(gowaPicURL, "8", true))
+	for _, phone := range []string{"79001234567", "79001234568"} {
+		for _, preview := range []bool{true, false} {
+			res, err := env.gw.Resolve(t.Context(), Request{Chat: gwChat(t, phone), Preview: preview})
+			if err != nil || res.State != StateOK || res.Preview != preview {
+				t.Errorf("%s, Preview %v: %+v, %v", phone, preview, res, err)
+			}
+		}
+	}
+}
+
 func TestGOWAZeroChatMakesNoCall(t *testing.T) {
 	env := newGOWAEnv(t, nil)
 	res, err := env.gw.Resolve(t.Context(), Request{})

@@ -3,6 +3,7 @@ package fake
 import (
 	"cmp"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -112,7 +113,28 @@ func (g *GOWA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		a = GOWANoAvatar()
 	}
-	a.Write(w, r)
+	gowaTypeFollowsPreview(&a, preview).Write(w, r)
+}
+
+// gowaTypeFollowsPreview makes a success answer's results.type say what was
+// asked, as GOWA's does (upstreams.md section 7, item 5), whatever size the
+// test scripted: a client that forgot is_preview would otherwise pass.
+// Other answers are returned as they are.
+func gowaTypeFollowsPreview(a *Answer, preview bool) *Answer {
+	if a.Status != 0 && a.Status != http.StatusOK {
+		return a
+	}
+	var b struct {
+		Code    string      `json:"code"`
+		Message string      `json:"message"`
+		Results *gowaAvatar `json:"results"`
+	}
+	if json.Unmarshal([]byte(a.Body), &b) != nil || b.Code != "SUCCESS" || b.Results == nil {
+		return a
+	}
+	fixed := GOWAAvatar(b.Results.URL, b.Results.ID, preview)
+	fixed.Status, fixed.ContentType, fixed.Header, fixed.Delay = a.Status, a.ContentType, a.Header, a.Delay
+	return &fixed
 }
 
 // gowaBool binds an optional boolean query parameter, false when absent.
@@ -222,7 +244,8 @@ type gowaAvatar struct {
 }
 
 // GOWAAvatar is the success answer; type is "preview" when preview is set,
-// else "image".
+// else "image". Served by GOWA, the type follows the request's is_preview
+// instead, as the real one's does.
 func GOWAAvatar(url, id string, preview bool) Answer {
 	typ := "image"
 	if preview {

@@ -68,7 +68,9 @@ func (g *GreenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodPost {
-		Text(http.StatusMethodNotAllowed, "Method Not Allowed").Write(w, r)
+		// Not 405: upstreams.md section 1.6 lists 404 Not Found, "Invalid
+		// request method used".
+		Text(http.StatusNotFound, "Not Found").Write(w, r)
 		return
 	}
 	if m[1] != g.IDInstance {

@@ -26,7 +26,7 @@ func TestGreenAPIFakeGatekeeping(t *testing.T) {
 		{"old casing", "POST", "/waInstance1101000001/GetAvatar/tok", "application/json; charset=utf-8", `{"chatId":"79001234567@c.us"}`, 200, `"available":false`},
 		{"unscripted", "POST", "/waInstance1101000001/getAvatar/tok", "application/json", `{"chatId":"79001234568@c.us"}`, 200, `"available":true`},
 		{"malformed chat id", "POST", "/waInstance1101000001/getAvatar/tok", "application/json", `{"chatId":"+7 900"}`, 200, `"reason":"bad request data"`},
-		{"GET", "GET", "/waInstance1101000001/getAvatar/tok", "", "", 405, ""},
+		{"GET", "GET", "/waInstance1101000001/getAvatar/tok", "", "", 404, "Not Found"},
 		{"other method", "POST", "/waInstance1101000001/getContactInfo/tok", "application/json", `{"chatId":"79001234567@c.us"}`, 404, ""},
 		{"double slash", "POST", "//waInstance1101000001/getAvatar/tok", "application/json", `{"chatId":"79001234567@c.us"}`, 404, ""},
 		{"wrong id", "POST", "/waInstance1101000002/getAvatar/tok", "application/json", `{"chatId":"79001234567@c.us"}`, 403, "Forbidden"},
