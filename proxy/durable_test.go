@@ -273,6 +273,14 @@ func TestRecordRoundTrip(t *testing.T) {
 	if out.State != in.State || out.PictureKey != in.PictureKey || out.PictureID != in.PictureID || !out.ResolvedAt.Equal(now) || string(out.Picture) != string(in.Picture) {
 		t.Errorf("round trip: %+v", out)
 	}
+	// An uncertain negative answer stays uncertain across a restart.
+	b2, err := encodeRecord(&record{State: "not-on-whatsapp", ResolvedAt: now, Uncertain: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := decodeRecord(b2); err != nil || !out.Uncertain {
+		t.Errorf("uncertain record round trip: %+v, %v", out, err)
+	}
 	for _, bad := range [][]byte{nil, []byte("AVP1"), []byte("XXXX\x00\x00\x00\x02{}"), append([]byte("AVP1\x00\x00\x00\x02{}"), 1), b[:len(b)-len(in.Picture)]} {
 		if _, err := decodeRecord(bad); err == nil {
 			t.Errorf("decodeRecord(%q) accepted", bad)

@@ -88,6 +88,7 @@ type record struct {
 	ResolvedAt time.Time      `json:"resolvedAt"`           // last answer from the gateway
 	FetchedAt  time.Time      `json:"fetchedAt,omitzero"`   // when Picture was downloaded
 	LinkExpiry time.Time      `json:"linkExpiry,omitzero"`  // the CDN link's oe, for operators
+	Uncertain  bool           `json:"uncertain,omitempty"`  // upstream.Result.Uncertain: kept briefly
 	Picture    []byte         `json:"-"`
 }
 

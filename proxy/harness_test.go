@@ -70,7 +70,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		t.Fatal(err)
 	}
 	fetcher, err := upstream.NewFetcher(upstream.FetcherConfig{
-		Allow: []string{strings.TrimPrefix(cdns.URL, "http://")}, AllowPrivate: true, Timeout: 2 * time.Second, Logger: logger,
+		Allow: []string{strings.TrimPrefix(cdns.URL, "http://")}, AllowPrivate: true, Timeout: 2 * time.Second, Logger: logger, Now: h.clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -86,8 +86,13 @@ func TestExpiredLinkAsksAgainOnce(t *testing.T) {
 	expired := h.cdn.URL(h.cdnURL, path, h.clock.Now().Add(-time.Minute))
 	fresh := h.cdn.URL(h.cdnURL, path, h.clock.Now().Add(48*time.Hour))
 	var calls atomic.Int32
+	var refresh [2]atomic.Bool // what each call said of the previous link
 	h.srv.cfg.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
-		if calls.Add(1) == 1 {
+		n := calls.Add(1)
+		if n <= 2 {
+			refresh[n-1].Store(req.Refresh)
+		}
+		if n == 1 {
 			return upstream.Result{State: upstream.StateOK, URL: expired}, nil
 		}
 		return upstream.Result{State: upstream.StateOK, URL: fresh}, nil
@@ -97,6 +102,11 @@ func TestExpiredLinkAsksAgainOnce(t *testing.T) {
 	decode(t, body)
 	if calls.Load() != 2 {
 		t.Errorf("gateway calls = %d, want 2 (one more after the 403)", calls.Load())
+	}
+	// The second call asks the gateway to look again (WAHA would otherwise
+	// answer the same dead link from its own cache).
+	if refresh[0].Load() || !refresh[1].Load() {
+		t.Errorf("Refresh on the calls = %v, %v; want false, true", refresh[0].Load(), refresh[1].Load())
 	}
 	reqs := h.cdn.Requests()
 	if len(reqs) != 2 || "?"+reqs[1].RawQuery != fresh[strings.IndexByte(fresh, '?'):] {
@@ -114,6 +124,47 @@ func TestExpiredLinkAsksAgainOnce(t *testing.T) {
 	wantHeader(t, resp, "X-Avatar-Status", "unavailable")
 	if calls.Load() != 2 {
 		t.Errorf("gateway calls = %d, want 2", calls.Load())
+	}
+
+	// A gateway that names the same dead link again is not fetched again.
+	h3 := newHarness(t)
+	dead := h3.cdn.Add(fake.Portrait("b", 64))
+	h3.cdn.Script(dead, fake.Behavior{Answer: &fake.Answer{Status: 404}})
+	link := h3.cdn.URL(h3.cdnURL, dead, h3.clock.Now().Add(48*time.Hour))
+	h3.srv.cfg.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
+		return upstream.Result{State: upstream.StateOK, URL: link}, nil
+	})
+	resp, _ = h3.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "X-Avatar-Status", "unavailable")
+	if n := h3.cdn.Recorder.Calls(); n != 1 {
+		t.Errorf("CDN requests = %d, want 1: the same dead link is not fetched twice", n)
+	}
+}
+
+// A negative answer the gateway also gives for its own failures
+// (Result.Uncertain) is kept for minutes, not the negative TTL.
+func TestUncertainAnswerIsKeptBriefly(t *testing.T) {
+	h := newHarness(t)
+	var calls atomic.Int32
+	h.srv.cfg.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
+		calls.Add(1)
+		return upstream.Result{State: upstream.StateNotOnWhatsApp, Uncertain: true}, nil
+	})
+	resp, _ := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "X-Avatar-Status", "not-on-whatsapp")
+	wantHeader(t, resp, "Cache-Control", "public, max-age=600")
+	h.settle()
+	h.clock.Advance(5 * time.Minute)
+	h.get("/avatar/79001234567@c.us.jpg?size=64")
+	h.settle()
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("gateway calls within the 10 minutes = %d, want 1", n)
+	}
+	h.clock.Advance(6*time.Minute + 20*time.Minute) // past fresh and its stale window
+	h.get("/avatar/79001234567@c.us.jpg?size=64")
+	h.settle()
+	if n := calls.Load(); n != 2 {
+		t.Errorf("gateway calls after the 10 minutes = %d, want 2", n)
 	}
 }
 

@@ -154,13 +154,16 @@ func (s *Server) newSourceEntry(rec *record, old *entry) *entry {
 	freshFor := s.cfg.TTL
 	if rec.State != upstream.StateOK {
 		freshFor = s.cfg.NegativeTTL
+		if rec.Uncertain {
+			freshFor = min(freshFor, uncertainTTL)
+		}
 	}
 	fresh := rec.ResolvedAt.Add(freshFor)
 	stale := fresh.Add(s.cfg.MaxStale)
 	if rec.State != upstream.StateOK {
 		// A known "no avatar" may be shown while it is revalidated, but never
-		// kept through an outage longer than the negative TTL.
-		stale = fresh.Add(min(s.cfg.MaxStale, s.cfg.NegativeTTL))
+		// kept through an outage longer than it is fresh.
+		stale = fresh.Add(min(s.cfg.MaxStale, freshFor))
 	}
 	id := identity(rec)
 	if old != nil && old.fresh.identity == id {
@@ -174,6 +177,14 @@ func (s *Server) newSourceEntry(rec *record, old *entry) *entry {
 	f.set(fresh, stale)
 	return &entry{rec: rec, fresh: f}
 }
+
+// uncertainTTL bounds the freshness of a negative answer that the gateway
+// also gives for its own failures (upstream.Result.Uncertain: GOWA's "not
+// on whatsapp" after a failed lookup, Evolution's null for any error). Held
+// for the negative TTL, a burst of failed lookups would show real contacts
+// as having no avatar for hours; asked again after minutes, it costs a chat
+// that truly has none a few calls an hour.
+const uncertainTTL = 10 * time.Minute
 
 // identity names what a record shows: its state and, for avatars, the bytes.
 func identity(rec *record) string {
@@ -189,12 +200,13 @@ func (s *Server) resolveRecord(ctx context.Context, chat upstream.ChatID, previe
 	if s.cfg.Resolver == nil {
 		return &record{State: upstream.StateNoAvatar, ResolvedAt: now}, nil
 	}
-	res, err := s.resolve(ctx, chat, preview, background)
+	res, err := s.resolve(ctx, chat, preview, background, false)
 	if err != nil {
 		return nil, err
 	}
 	rec := &record{State: res.State, ResolvedAt: now}
 	if res.State != upstream.StateOK {
+		rec.Uncertain = res.Uncertain
 		return rec, nil
 	}
 	rec.PictureKey = upstream.PictureKey(res.URL)
@@ -217,9 +229,11 @@ func (s *Server) resolveRecord(ctx context.Context, chat upstream.ChatID, previe
 	return rec, nil
 }
 
-func (s *Server) resolve(ctx context.Context, chat upstream.ChatID, preview, background bool) (upstream.Result, error) {
+// resolve asks the gateway for chat; refresh says the link of its last
+// answer was dead (upstream.Request.Refresh).
+func (s *Server) resolve(ctx context.Context, chat upstream.ChatID, preview, background, refresh bool) (upstream.Result, error) {
 	t0 := time.Now()
-	res, err := s.cfg.Resolver.Resolve(ctx, upstream.Request{Chat: chat, Preview: preview, Background: background})
+	res, err := s.cfg.Resolver.Resolve(ctx, upstream.Request{Chat: chat, Preview: preview, Background: background, Refresh: refresh})
 	s.observe(ctx, stageResolve, time.Since(t0))
 	s.stats.GatewayCalls.Add(1)
 	if s.gatewayCalls != nil {
@@ -241,18 +255,23 @@ func (s *Server) resolve(ctx context.Context, chat upstream.ChatID, preview, bac
 	return res, nil
 }
 
-// download fetches and checks the picture. An expired link (403) gets one
-// fresh link from the gateway: WhatsApp CDN links die after a day or two.
+// download fetches and checks the picture. An expired or dead link gets
+// one fresh link from the gateway, asked not to answer from a cache of its
+// own: WhatsApp CDN links die after a day or two.
 func (s *Server) download(ctx context.Context, chat upstream.ChatID, preview, background bool, res upstream.Result) ([]byte, error) {
 	pic, err := s.fetch(ctx, res.URL)
 	if errors.Is(err, upstream.ErrLinkExpired) {
 		s.stats.LinkExpired.Add(1)
-		again, rerr := s.resolve(ctx, chat, preview, background)
+		again, rerr := s.resolve(ctx, chat, preview, background, true)
 		if rerr != nil {
 			return nil, rerr
 		}
-		if again.State != upstream.StateOK {
+		switch {
+		case again.State != upstream.StateOK:
 			return nil, &upstream.Error{Gateway: "cdn", Reason: "link expired and the gateway no longer names a picture"}
+		case again.URL == res.URL:
+			// Fetching it again would only be refused again.
+			return nil, &upstream.Error{Gateway: "cdn", Reason: "link expired and the gateway names it again"}
 		}
 		pic, err = s.fetch(ctx, again.URL)
 	}
