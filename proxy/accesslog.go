@@ -239,40 +239,51 @@ func (rec *accessRecord) release() {
 	accessRecords.Put(rec)
 }
 
-// appendMaskedPath appends p with the phone numbers of an /avatar path
-// hidden: every run of digits keeps only its last four. It does not parse
-// the path again (it runs for every request); an opaque /avatar/t/ path has
-// no number to hide.
+// appendMaskedPath appends p with its phone numbers hidden: every run of
+// five or more digits keeps only its last four, and a digit written as a
+// percent-escape (%30..%39) is always hidden. It masks the whole path,
+// whatever its prefix or case: fiber routes /AVATAR/ too, a 404 can carry a
+// number (/avatars/79001234567.jpg, //avatar/...), and an opaque /avatar/t/
+// token loses nothing that matters by having a digit run starred. It runs
+// for every request, so it is one pass over the copy, in place: the masked
+// path is as long as p (appendRecord writes the length first).
 func appendMaskedPath[T string | []byte](dst []byte, p T) []byte {
-	rest, ok := cutPrefix(p, "/avatar/")
-	if !ok || len(rest) >= 2 && rest[0] == 't' && rest[1] == '/' {
-		return append(dst, p...)
-	}
 	n := len(dst)
 	b := append(dst, p...)
-	for i := n + len(p) - len(rest); i < len(b); {
-		if b[i] < '0' || b[i] > '9' {
+	// last holds where the run's latest four digits start (a ring): the
+	// fifth digit of a run hides the first, and so on.
+	var last [4]int
+	run := 0
+	for i := n; i < len(b); {
+		w := 0
+		switch c := b[i]; {
+		case c >= '0' && c <= '9':
+			w = 1
+		case c == '%' && i+2 < len(b) && b[i+1] == '3' && b[i+2] >= '0' && b[i+2] <= '9':
+			b[i], b[i+1], b[i+2] = '*', '*', '*'
+			w = 3
+		case c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]):
+			// Another escape (%40 is the usual one): its hex digits are
+			// not part of a number.
+			run = 0
+			i += 3
+			continue
+		default:
+			run = 0
 			i++
 			continue
 		}
-		j := i
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
+		if run >= 4 {
+			b[last[run&3]] = '*' // an escape there is starred already
 		}
-		for k := i; k < j-4; k++ {
-			b[k] = '*'
-		}
-		i = j
+		last[run&3] = i
+		run++
+		i += w
 	}
 	return b
 }
 
-func cutPrefix[T string | []byte](s T, prefix string) (T, bool) {
-	if len(s) < len(prefix) || string(s[:len(prefix)]) != prefix {
-		return s, false
-	}
-	return s[len(prefix):], true
-}
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f' }
 
 // validRequestID accepts what proxies and load balancers send (UUIDs, hex,
 // base64url) and nothing that could forge a log line or a header.

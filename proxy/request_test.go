@@ -102,12 +102,32 @@ func FuzzParseAvatar(f *testing.F) {
 
 func TestMaskPath(t *testing.T) {
 	for in, want := range map[string]string{
-		"/avatar/79001234567@c.us.jpg":                    "/avatar/*******4567@c.us.jpg",
-		"/avatar/79001234567-1581234048@g.us.png":         "/avatar/*******4567-******4048@g.us.png",
-		"/avatar/79001234567%40s.whatsapp.net.jpg":        "/avatar/*******4567%40s.whatsapp.net.jpg",
-		"/avatar/t/6EeXXhRO66_I-7Ud83JS0eekufla12345.jpg": "/avatar/t/6EeXXhRO66_I-7Ud83JS0eekufla12345.jpg",
+		"/avatar/79001234567@c.us.jpg":             "/avatar/*******4567@c.us.jpg",
+		"/avatar/79001234567-1581234048@g.us.png":  "/avatar/*******4567-******4048@g.us.png",
+		"/avatar/79001234567%40s.whatsapp.net.jpg": "/avatar/*******4567%40s.whatsapp.net.jpg",
+		// An opaque token's digit runs are starred like any other: the
+		// rule cannot trust a prefix (/avatar/t/../<number> below).
+		"/avatar/t/6EeXXhRO66_I-7Ud83JS0eekufla12345.jpg": "/avatar/t/6EeXXhRO66_I-7Ud83JS0eekufla*2345.jpg",
+		"/avatar/t/6EeXXhRO66_I-7Ud83JS0eekufla1234.jpg":  "/avatar/t/6EeXXhRO66_I-7Ud83JS0eekufla1234.jpg",
 		"/healthz": "/healthz",
 		"/avatar/": "/avatar/",
+		"":         "",
+		// The reviewer's paths: percent-encoded digits, another case,
+		// an escaped last digit, and prefixes that are not /avatar/.
+		"/avatar/%37%39%30%30%31%32%33%34%35%36%31%40c.us.jpg": "/avatar/*********************************%40c.us.jpg",
+		"/AVATAR/79001234561@c.us.jpg":                         "/AVATAR/*******4561@c.us.jpg",
+		"/avatar/7900123456%31@c.us.jpg":                       "/avatar/*******456***@c.us.jpg",
+		"//avatar/79001234561@c.us.jpg":                        "//avatar/*******4561@c.us.jpg",
+		"/avatar/t/../79001234561@c.us.jpg":                    "/avatar/t/../*******4561@c.us.jpg",
+		"/avatars/79001234561.jpg":                             "/avatars/*******4561.jpg",
+		// Escapes in either case; a lone short escape is hidden too, and
+		// the hex digits of another escape are not part of a number.
+		"/avatar/%3712345%3a": "/avatar/****2345%3a",
+		"/x/%39":              "/x/***",
+		"/avatar/%401234":     "/avatar/%401234",
+		"/avatar/12%4034567":  "/avatar/12%40*4567",
+		"/avatar/1234%":       "/avatar/1234%",
+		"/avatar/123456%3":    "/avatar/**3456%3",
 	} {
 		if got := string(appendMaskedPath([]byte("x"), in)[1:]); got != want {
 			t.Errorf("appendMaskedPath(%q) = %q, want %q", in, got, want)
