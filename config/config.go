@@ -264,7 +264,9 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 		}
 	})
 	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
+		// Never quoted: what follows a slip such as "--allow-unsigned true"
+		// is often "--signing-key <key>", which the flag package stopped at.
+		errs = append(errs, fmt.Errorf("unexpected arguments after the flags: %d, not shown as they may hold secrets (bool flags take --flag=false, not --flag false)", fs.NArg()))
 	}
 	errs = append(errs, c.validate(failed)...)
 	return c, errors.Join(errs...)

@@ -145,3 +145,25 @@ func TestSettingsComplete(t *testing.T) {
 		t.Errorf("settings not in declaration order: first is %s", s[0].Flag)
 	}
 }
+
+// A bool flag given a separate value stops flag parsing; whatever follows,
+// a key included, must not be echoed.
+func TestUnexpectedArgumentsNotEchoed(t *testing.T) {
+	const key = "SUPERSECRETKEY-0123456789"
+	for _, args := range [][]string{
+		{"--upstream=none", "--storage=none", "--allow-unsigned", "true", "--signing-key", key},
+		{"--upstream=none", "--allow-unsigned", key},
+	} {
+		_, err := Load(args, env(nil), io.Discard)
+		if err == nil {
+			t.Fatalf("%d args: no error", len(args))
+		}
+		msg := err.Error()
+		if strings.Contains(msg, key) || strings.Contains(msg, "true") {
+			t.Errorf("the error quotes an argument: %s", msg)
+		}
+		if !strings.Contains(msg, "unexpected arguments") || !strings.Contains(msg, "--flag=false") {
+			t.Errorf("the error does not say what went wrong: %s", msg)
+		}
+	}
+}
