@@ -166,14 +166,14 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	fs.BoolVar(&c.CDNAllowPrivate, "cdn-allow-private", false, "allow CDN downloads from loopback/private addresses and plain http (tests only)")
 	note("cdn-max-bytes")
 	fs.Int64Var(&c.CDNMaxBytes, "cdn-max-bytes", 4<<20, "largest picture downloaded from the CDN, in bytes")
-	dur(&c.CDNTimeout, "cdn-timeout", 10*time.Second, "deadline of one CDN download")
+	dur(&c.CDNTimeout, "cdn-timeout", 10*time.Second, "deadline of one CDN download (at most 30s, a fill's deadline)")
 
 	note("memory-mb")
 	fs.IntVar(&c.MemoryMB, "memory-mb", 256, "memory cache budget in MiB")
-	dur(&c.TTL, "ttl", 24*time.Hour, "how long an avatar is fresh")
-	dur(&c.NegativeTTL, "negative-ttl", 6*time.Hour, "how long a known no-avatar state is fresh")
-	dur(&c.MaxStale, "max-stale", 7*24*time.Hour, "how long past freshness an avatar is still served while the gateway fails (0: never)")
-	dur(&c.FirstLoadTimeout, "first-load-timeout", 3*time.Second, "how long a cold miss waits before answering with a placeholder")
+	dur(&c.TTL, "ttl", 24*time.Hour, "how long an avatar is fresh (at most 8760h, 365 days)")
+	dur(&c.NegativeTTL, "negative-ttl", 6*time.Hour, "how long a known no-avatar state is fresh (at most 8760h)")
+	dur(&c.MaxStale, "max-stale", 7*24*time.Hour, "how long past freshness an avatar is still served while the gateway fails (0: never; at most 8760h)")
+	dur(&c.FirstLoadTimeout, "first-load-timeout", 3*time.Second, "how long a cold miss waits before answering with a placeholder (at most 30s)")
 	note("jpeg-quality")
 	fs.IntVar(&c.JPEGQuality, "jpeg-quality", 85, "JPEG quality 1..100")
 
@@ -211,6 +211,19 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	dur(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight work")
 	return fs, secret, order
 }
+
+// Limits of the duration settings.
+const (
+	// maxTTL bounds the freshness settings: freshness is kept as Unix
+	// nanoseconds, which overflow in 2262 (a TTL of ~2.5 million hours made
+	// every request a miss), and a max-age past 2^31 s means nothing to
+	// caches anyway.
+	maxTTL = 365 * 24 * time.Hour
+	// fillDeadline is the proxy's fixed deadline of one fill (resolve,
+	// download, resize): a longer first-load wait or CDN timeout could
+	// never be reached.
+	fillDeadline = 30 * time.Second
+)
 
 // EnvName is the environment variable of a flag.
 func EnvName(flagName string) string {
@@ -300,7 +313,9 @@ func (c *Config) validate(failed map[string]bool) []error {
 			}
 		}
 	}
-	if c.ClientRPS < 0 || c.ClientRPS > 1e6 {
+	// Written so NaN fails too (every comparison with NaN is false): a NaN
+	// client rate silently turned the limit off.
+	if !(c.ClientRPS >= 0 && c.ClientRPS <= 1e6) {
 		bad("client-rps", "want 0..1000000, got %g", c.ClientRPS)
 	}
 	checkURL := func(flagName, v string) {
@@ -345,7 +360,7 @@ func (c *Config) validate(failed map[string]bool) []error {
 	if c.UpstreamTimeout < 0 || c.UpstreamTimeout > 5*time.Minute {
 		bad("upstream-timeout", "want 0 (the gateway's own) up to 5m, got %s", c.UpstreamTimeout)
 	}
-	if c.UpstreamRPS <= 0 || c.UpstreamRPS > 1000 {
+	if !(c.UpstreamRPS > 0 && c.UpstreamRPS <= 1000) {
 		bad("upstream-rps", "want >0 and <=1000, got %g", c.UpstreamRPS)
 	}
 	if c.UpstreamConcurrency < 1 || c.UpstreamConcurrency > 256 {
@@ -357,8 +372,8 @@ func (c *Config) validate(failed map[string]bool) []error {
 	if c.CDNMaxBytes < 1024 || c.CDNMaxBytes > 64<<20 {
 		bad("cdn-max-bytes", "want 1024..67108864, got %d", c.CDNMaxBytes)
 	}
-	if c.CDNTimeout <= 0 {
-		bad("cdn-timeout", "must be positive")
+	if c.CDNTimeout <= 0 || c.CDNTimeout > fillDeadline {
+		bad("cdn-timeout", "want 1ns..%s (a fill is cut at %s), got %s", fillDeadline, fillDeadline, c.CDNTimeout)
 	}
 	if c.MemoryMB < 1 || c.MemoryMB > 1<<20 {
 		bad("memory-mb", "want 1..1048576, got %d", c.MemoryMB)
@@ -366,13 +381,23 @@ func (c *Config) validate(failed map[string]bool) []error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"ttl", c.TTL}, {"negative-ttl", c.NegativeTTL}, {"first-load-timeout", c.FirstLoadTimeout}, {"shutdown-timeout", c.ShutdownTimeout}} {
-		if d.v <= 0 {
+		max  time.Duration
+		why  string
+	}{
+		{"ttl", c.TTL, maxTTL, "365 days"},
+		{"negative-ttl", c.NegativeTTL, maxTTL, "365 days"},
+		{"first-load-timeout", c.FirstLoadTimeout, fillDeadline, "a fill is cut at " + fillDeadline.String()},
+		{"shutdown-timeout", c.ShutdownTimeout, 0, ""},
+	} {
+		switch {
+		case d.v <= 0:
 			bad(d.name, "must be positive, got %s", d.v)
+		case d.max > 0 && d.v > d.max:
+			bad(d.name, "want at most %s (%s), got %s", d.max, d.why, d.v)
 		}
 	}
-	if c.MaxStale < 0 {
-		bad("max-stale", "must not be negative")
+	if c.MaxStale < 0 || c.MaxStale > maxTTL {
+		bad("max-stale", "want 0..%s (365 days), got %s", maxTTL, c.MaxStale)
 	}
 	if c.JPEGQuality < 1 || c.JPEGQuality > 100 {
 		bad("jpeg-quality", "want 1..100, got %d", c.JPEGQuality)

@@ -167,3 +167,45 @@ func TestUnexpectedArgumentsNotEchoed(t *testing.T) {
 		}
 	}
 }
+
+// Values that parse but would silently defeat the cache or a limit are
+// refused, naming the variable; the bounds themselves are accepted.
+func TestLimits(t *testing.T) {
+	for _, tc := range []struct {
+		env, val string
+		ok       bool
+	}{
+		{"AVATAR_CLIENT_RPS", "NaN", false},
+		{"AVATAR_CLIENT_RPS", "+Inf", false},
+		{"AVATAR_CLIENT_RPS", "-1", false},
+		{"AVATAR_CLIENT_RPS", "1000000", true},
+		{"AVATAR_UPSTREAM_RPS", "NaN", false},
+		{"AVATAR_UPSTREAM_RPS", "Inf", false},
+		{"AVATAR_UPSTREAM_RPS", "-Inf", false},
+		{"AVATAR_UPSTREAM_RPS", "1000", true},
+		{"AVATAR_TTL", "2500000h", false},
+		{"AVATAR_TTL", "8761h", false},
+		{"AVATAR_TTL", "8760h", true},
+		{"AVATAR_NEGATIVE_TTL", "2500000h", false},
+		{"AVATAR_NEGATIVE_TTL", "8760h", true},
+		{"AVATAR_MAX_STALE", "2500000h", false},
+		{"AVATAR_MAX_STALE", "-1s", false},
+		{"AVATAR_MAX_STALE", "0", true},
+		{"AVATAR_MAX_STALE", "8760h", true},
+		{"AVATAR_FIRST_LOAD_TIMEOUT", "31s", false},
+		{"AVATAR_FIRST_LOAD_TIMEOUT", "30s", true},
+		{"AVATAR_CDN_TIMEOUT", "1m", false},
+		{"AVATAR_CDN_TIMEOUT", "0", false},
+		{"AVATAR_CDN_TIMEOUT", "30s", true},
+	} {
+		t.Run(tc.env+"="+tc.val, func(t *testing.T) {
+			_, err := Load([]string{"--upstream=none", "--storage=none", "--allow-unsigned"}, env(map[string]string{tc.env: tc.val}), io.Discard)
+			switch {
+			case tc.ok && err != nil:
+				t.Errorf("refused: %v", err)
+			case !tc.ok && (err == nil || !strings.Contains(err.Error(), tc.env)):
+				t.Errorf("err = %v, want one naming %s", err, tc.env)
+			}
+		})
+	}
+}
