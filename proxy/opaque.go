@@ -6,7 +6,6 @@ import (
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 )
 
@@ -55,7 +54,7 @@ func (k *opaqueKey) seal(chat string) string {
 	plain := []byte(chat)
 	n := k.nonce(plain)
 	out := k.aead.Seal(append([]byte(nil), n...), n, plain, nil)
-	return base64.RawURLEncoding.EncodeToString(out)
+	return b64.EncodeToString(out)
 }
 
 func (k *opaqueKey) open(raw []byte) (string, error) {
@@ -78,7 +77,7 @@ func (s *Signer) Open(token string) (string, error) {
 	if len(token) > 256 {
 		return "", errBadToken
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
+	raw, err := b64.DecodeString(token)
 	if err != nil {
 		return "", errBadToken
 	}

@@ -54,7 +54,16 @@ func TestOpaqueTokens(t *testing.T) {
 	raw := []byte(tok)
 	raw[len(raw)/2] ^= 1
 	foreign := NewSigner([][]byte{[]byte("someone-elses-key-0123")}).Seal("79001234567@c.us")
-	for _, bad := range []string{string(raw), foreign, "AAAA", strings.Repeat("A", 300), "!!!"} {
+	// So are the spellings with the unused low bits of the last character
+	// set: one chat, one URL.
+	if len(tok)%4 == 0 {
+		t.Fatalf("a token of %d characters has no unused bits; seal a chat of another length", len(tok))
+	}
+	bad := []string{string(raw), foreign, "AAAA", strings.Repeat("A", 300), "!!!"}
+	for bits := byte(1); bits <= 3; bits++ {
+		bad = append(bad, flipLast(t, tok, bits))
+	}
+	for _, bad := range bad {
 		if resp, _ := h.get("/avatar/t/" + bad + ".jpg"); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("token %q: %d, want 403", bad, resp.StatusCode)
 		}

@@ -291,6 +291,15 @@ func TestSignatures(t *testing.T) {
 		{"good, bare number", "/avatar/79001234567.jpg?size=32&sig=" + signNew.Sign("79001234567"), 200},
 		{"rotated-out key still verifies", "/avatar/79001234567@c.us.jpg?size=32&sig=" + signOld.Sign("79001234567@c.us"), 200},
 	}
+	// The last character of a signature carries 2 bits that encode
+	// nothing: a spelling with them set is another URL for the same
+	// picture, so it is refused.
+	for bits := byte(1); bits <= 3; bits++ {
+		cases = append(cases, struct {
+			name, path string
+			want       int
+		}{"unused bits " + strconv.Itoa(int(bits)), "/avatar/79001234567@c.us.jpg?size=32&sig=" + flipLast(t, signNew.Sign("79001234567@c.us"), bits), 403})
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			resp, body := h.get(c.path)
@@ -402,4 +411,16 @@ func (h holdResolver) Resolve(ctx context.Context, req upstream.Request) (upstre
 		return upstream.Result{}, ctx.Err()
 	}
 	return h.next.Resolve(ctx, req)
+}
+
+// flipLast returns the base64url text s with bits xored into the value of
+// its last character.
+func flipLast(t *testing.T, s string, bits byte) string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	i := strings.IndexByte(alphabet, s[len(s)-1])
+	if i < 0 {
+		t.Fatalf("%q does not end in base64url", s)
+	}
+	return s[:len(s)-1] + string(alphabet[byte(i)^bits])
 }

@@ -18,6 +18,11 @@ type Signer struct {
 	opaque []*opaqueKey // one per key: the first seals, all open
 }
 
+// b64 is base64url without padding, refusing set bits past the data in the
+// last character: without Strict each signature and token had four
+// spellings, so four URLs (cache entries, deny-list entries) per picture.
+var b64 = base64.RawURLEncoding.Strict()
+
 // NewSigner returns a Signer over keys; with no keys it is nil (unsigned mode).
 func NewSigner(keys [][]byte) *Signer {
 	if len(keys) == 0 {
@@ -46,7 +51,7 @@ func (s *Signer) SignExpiring(chat string, exp int64) string {
 func (s *Signer) Sign(msg string) string {
 	var sum [sha256.Size]byte
 	s.mac(0, msg, sum[:0])
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	return b64.EncodeToString(sum[:])
 }
 
 // macState is a pooled HMAC with its own buffers: the message and the sum
@@ -72,13 +77,13 @@ func (s *Signer) mac(i int, msg string, dst []byte) []byte {
 // Verify reports whether sig is a valid signature of msg under any key, in
 // constant time with respect to the signature's content.
 func (s *Signer) Verify(msg, sig string) bool {
-	if len(sig) != base64.RawURLEncoding.EncodedLen(sha256.Size) {
+	if len(sig) != b64.EncodedLen(sha256.Size) {
 		return false
 	}
 	var got [sha256.Size]byte
 	var src [43]byte // the length checked above; a stack copy, not []byte(sig)
 	copy(src[:], sig)
-	if n, err := base64.RawURLEncoding.Decode(got[:], src[:]); err != nil || n != sha256.Size {
+	if n, err := b64.Decode(got[:], src[:]); err != nil || n != sha256.Size {
 		return false
 	}
 	ok := false
