@@ -134,7 +134,6 @@ func TestBadRequests(t *testing.T) {
 		{"/avatar/79001234567@c.us.jpg?size=99999999999999999999", "bad size"},
 		{"/avatar/79001234567@c.us.jpg?size=064", "bad size"},
 		{"/avatar/79001234567@c.us.jpg?d=wavatar", "bad d"},
-		{"/avatar/79001234567@c.us.jpg?name=%ff%fe", "bad name"},
 	}
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {
@@ -150,6 +149,26 @@ func TestBadRequests(t *testing.T) {
 	}
 	if n := h.gw.Recorder.Calls(); n != 0 {
 		t.Errorf("bad requests reached the gateway %d times", n)
+	}
+}
+
+// A name that is not UTF-8 (a legacy CRM's Latin-1 "René") is repaired,
+// not refused: the picture, or initials from what is left, still show.
+func TestNameNotUTF8(t *testing.T) {
+	h := newHarness(t)
+	h.avatar("79001234561@c.us", 640)
+	h.gw.Set("79001234562@c.us", fake.NoAvatarAnswer())
+	for _, path := range []string{
+		"/avatar/79001234561@c.us.jpg?size=64&name=Ren%E9",
+		"/avatar/79001234562@c.us.png?size=64&name=%ff%feAnn",
+	} {
+		resp, body := h.get(path)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d, want 200 (%q)", path, resp.StatusCode, firstBytes(body))
+		}
+		if _, w, _ := decode(t, body); w != 64 {
+			t.Errorf("%s: width %d, want 64", path, w)
+		}
 	}
 }
 

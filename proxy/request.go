@@ -42,7 +42,6 @@ var (
 	errBadChat     = badRequest("invalid chat id")
 	errBadSize     = badRequest("bad size: want a whole number of pixels from 1 to 1024")
 	errBadFallback = badRequest("bad d: want initials, silhouette, mp, blank or 404")
-	errBadName     = badRequest("bad name: must be UTF-8 text")
 )
 
 // avatarRequest is one parsed /avatar URL. Its strings (Chat's included) may
@@ -134,19 +133,22 @@ func parseFallback(s string) (Fallback, error) {
 
 // parseName keeps at most maxNameRunes runes of a display name: a CRM's long
 // "name, title, company" should still give initials rather than a broken image.
-func parseName(s string) (string, error) {
+// Bytes that are not UTF-8 (a legacy CRM's Latin-1) become U+FFFD, which
+// initials skip: the name is cosmetic, and refusing it broke the <img> of
+// chats that have a real picture.
+func parseName(s string) string {
 	if !utf8.ValidString(s) {
-		return "", errBadName
+		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
 	s = strings.TrimSpace(s)
 	n := 0
 	for i := range s {
 		if n == maxNameRunes {
-			return s[:i], nil
+			return s[:i]
 		}
 		n++
 	}
-	return s, nil
+	return s
 }
 
 // query is the part of a request's query string that parseAvatar reads.
@@ -178,17 +180,13 @@ func parseAvatarChat(raw string, f resize.Format, q query) (avatarRequest, error
 	if err != nil {
 		return r, err
 	}
-	name, err := parseName(q.Name)
-	if err != nil {
-		return r, err
-	}
 	return avatarRequest{
 		RawChat:  raw,
 		Chat:     chat,
 		Format:   f,
 		Size:     size,
 		Fallback: fb,
-		Name:     name,
+		Name:     parseName(q.Name),
 		Sig:      q.Sig,
 	}, nil
 }

@@ -27,6 +27,7 @@ func TestParseAvatar(t *testing.T) {
 		{file: "79001234567-1581234048@g.us.jpg", q: query{D: "mp"}, chat: "79001234567-1581234048@g.us", raw: "79001234567-1581234048@g.us", f: resize.JPEG, fb: FallbackSilhouette},
 		{file: "120650379300963@lid.jpg", q: query{D: "404", Name: "  Bob  "}, chat: "120650379300963@lid", raw: "120650379300963@lid", f: resize.JPEG, fb: Fallback404, name: "Bob"},
 		{file: "79001234567@c.us.jpg", q: query{Name: strings.Repeat("я", 100)}, chat: "79001234567@c.us", raw: "79001234567@c.us", f: resize.JPEG, name: strings.Repeat("я", 64)},
+		{file: "79001234567@c.us.jpg", q: query{Name: "Ren\xe9 \xff\xfeDupont "}, chat: "79001234567@c.us", raw: "79001234567@c.us", f: resize.JPEG, name: "Ren\uFFFD \uFFFDDupont"},
 		{file: "79001234567@c.us.jpg", q: query{Size: "1024", D: "blank"}, chat: "79001234567@c.us", raw: "79001234567@c.us", f: resize.JPEG, size: 1024, fb: FallbackBlank},
 		{file: "%zz.jpg", error: "bad avatar path"},
 		{file: ".jpg", error: "bad avatar path"},
