@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/valyala/fasthttp"
 
 	"github.com/avatarproxy/avatarproxy/upstream/fake"
 )
@@ -381,12 +383,13 @@ func metricValue(t *testing.T, reg *prometheus.Registry, series string) float64 
 }
 
 // Behind a trusted proxy each client gets its own bucket; a header from an
-// untrusted peer is ignored.
+// untrusted peer is ignored, and what a client writes into the header
+// itself does not pick its bucket.
 func TestClientRateLimitBehindProxy(t *testing.T) {
 	h := newHarness(t, func(c *Config) {
 		c.ClientRPS = 1
 		c.ClientIPHeader = "X-Forwarded-For"
-		c.TrustedProxies = []string{"0.0.0.0/0"} // app.Test's peer is 0.0.0.0
+		c.TrustedProxies = []string{"0.0.0.0", "10.0.0.0/8"} // app.Test's peer is 0.0.0.0
 	})
 	h.avatar("79001234567@c.us", 640)
 	codes := func(xff string) (ok int) {
@@ -397,9 +400,22 @@ func TestClientRateLimitBehindProxy(t *testing.T) {
 		}
 		return ok
 	}
-	// Burst 2 per client: two different clients each get 2 of 3 through.
+	// Burst 2 per client: two different clients, one of them behind a
+	// second trusted hop, each get 2 of 3 through.
 	if a, b := codes("203.0.113.1, 10.0.0.1"), codes("203.0.113.2"); a != 2 || b != 2 {
 		t.Errorf("clients got %d and %d answers through, want 2 and 2", a, b)
+	}
+	// One client, 203.0.113.7, sending a header of its own that the proxy
+	// appends to: a new forged address each time is still one bucket.
+	ok := 0
+	for i := range 6 {
+		xff := "198.51.100." + strconv.Itoa(i) + ", 203.0.113.7"
+		if r, _ := h.get("/avatar/79001234567@c.us.jpg?size=24", "X-Forwarded-For", xff); r.StatusCode == 200 {
+			ok++
+		}
+	}
+	if ok != 2 {
+		t.Errorf("a rotated header got %d of 6 through, want 2 (the burst)", ok)
 	}
 	h2 := newHarness(t, func(c *Config) {
 		c.ClientRPS = 1
@@ -407,7 +423,7 @@ func TestClientRateLimitBehindProxy(t *testing.T) {
 		c.TrustedProxies = []string{"192.0.2.1"} // not the peer
 	})
 	h2.avatar("79001234567@c.us", 640)
-	ok := 0
+	ok = 0
 	for i := range 6 {
 		if r, _ := h2.get("/avatar/79001234567@c.us.jpg?size=24", "X-Forwarded-For", "203.0.113."+strconv.Itoa(i)); r.StatusCode == 200 {
 			ok++
@@ -415,5 +431,66 @@ func TestClientRateLimitBehindProxy(t *testing.T) {
 	}
 	if ok != 2 {
 		t.Errorf("untrusted peer's header was believed: %d of 6 through, want 2", ok)
+	}
+}
+
+func TestClientKey(t *testing.T) {
+	l, err := newClientLimiter(1, "X-Forwarded-For", []string{"10.0.0.0/8", "192.0.2.1", "2001:db8:ffff::/48"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		peer string
+		xff  []string // one header line each
+		want string
+	}{
+		{"198.51.100.9", []string{"203.0.113.1"}, "198.51.100.9"}, // untrusted peer
+		{"10.1.2.3", nil, "10.1.2.3"},                             // trusted, no header: the proxy itself
+		{"10.1.2.3", []string{"203.0.113.1"}, "203.0.113.1"},
+		{"10.1.2.3", []string{"1.1.1.1, 2.2.2.2, 203.0.113.1"}, "203.0.113.1"},
+		{"10.1.2.3", []string{"1.1.1.1, 203.0.113.1, 192.0.2.1, 10.9.9.9"}, "203.0.113.1"},
+		{"10.1.2.3", []string{"1.1.1.1", "203.0.113.1, 10.0.0.2"}, "203.0.113.1"}, // two header lines
+		{"10.1.2.3", []string{"10.0.0.7, 10.0.0.2"}, "10.0.0.7"},                  // all trusted: the farthest
+		{"10.1.2.3", []string{"1.1.1.1, garbage, 10.0.0.2"}, "10.0.0.2"},          // stops at the last trusted hop
+		{"10.1.2.3", []string{"1.1.1.1, 203.0.113.1:4711 ,"}, "203.0.113.1"},
+		{"10.1.2.3", []string{"[2001:db8::1]:443"}, "2001:db8::"},
+		{"10.1.2.3", []string{"2001:db8:0:0:aaaa::1"}, "2001:db8::"}, // one /64
+		{"10.1.2.3", []string{"2001:db8:0:1::1"}, "2001:db8:0:1::"},
+		{"10.1.2.3", []string{"::ffff:203.0.113.1"}, "203.0.113.1"},
+		{"2001:db8:ffff:1::5", []string{"203.0.113.1, 2001:db8:ffff:2::1"}, "203.0.113.1"},
+		{"2001:db8:1:2:3::9", nil, "2001:db8:1:2::"},
+	} {
+		var req fasthttp.Request
+		for _, v := range c.xff {
+			req.Header.Add("X-Forwarded-For", v)
+		}
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&req, &net.TCPAddr{IP: net.ParseIP(c.peer), Port: 1}, nil)
+		if got := l.client(&ctx).String(); got != c.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: client %s, want %s", c.peer, c.xff, got, c.want)
+		}
+	}
+}
+
+// However many addresses come, the buckets stay bounded, and a new client
+// still gets its own.
+func TestClientBucketsBounded(t *testing.T) {
+	l, err := newClientLimiter(1, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for i := range 3 * maxClients {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		if _, ok := l.allow(a, now); !ok {
+			t.Fatalf("new client %s refused", a)
+		}
+	}
+	n := 0
+	for i := range l.shards {
+		n += len(l.shards[i].clients)
+	}
+	if n > maxClients {
+		t.Errorf("%d buckets, want at most %d", n, maxClients)
 	}
 }

@@ -80,7 +80,8 @@ type Config struct {
 	ClientRPS float64
 	// ClientIPHeader names the header (X-Forwarded-For, X-Real-IP) that
 	// carries the client address when requests come through a proxy; it is
-	// believed only from TrustedProxies (IPs or CIDRs). Without it every
+	// believed only from TrustedProxies (IPs or CIDRs), and the client is
+	// its rightmost address that is not one of them. Without it every
 	// client behind a load balancer would share one rate bucket.
 	ClientIPHeader string
 	TrustedProxies []string
@@ -190,7 +191,9 @@ func New(cfg Config) (*Server, error) {
 		wallClock: wallClock,
 	}
 	if cfg.ClientRPS > 0 {
-		s.limiter = newClientLimiter(cfg.ClientRPS)
+		if s.limiter, err = newClientLimiter(cfg.ClientRPS, cfg.ClientIPHeader, cfg.TrustedProxies); err != nil {
+			return nil, err
+		}
 	}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	if cfg.Metrics != nil {
@@ -225,11 +228,7 @@ func (s *Server) newApp() *fiber.App {
 		ReadTimeout:     readTimeout,
 		WriteTimeout:    writeTimeout,
 		IdleTimeout:     idleTimeout,
-
-		ProxyHeader:             s.cfg.ClientIPHeader,
-		EnableTrustedProxyCheck: s.cfg.ClientIPHeader != "",
-		TrustedProxies:          s.cfg.TrustedProxies,
-		EnableIPValidation:      true, // the first valid address of X-Forwarded-For
+		// No ProxyHeader: the client address is the limiter's (client).
 	})
 	app.Use(recover.New()) // a handler panic is a 500, not a dead process
 	if s.cfg.AccessLog != nil {
@@ -386,7 +385,7 @@ func (s *Server) requestTime(ctx *fasthttp.RequestCtx) time.Time {
 
 func (s *Server) serveAvatar(c *fiber.Ctx, req *avatarRequest) error {
 	if s.limiter != nil {
-		if wait, ok := s.limiter.allow(c.IP(), s.cfg.Now()); !ok {
+		if wait, ok := s.limiter.allow(s.limiter.client(c.Context()), s.cfg.Now()); !ok {
 			return s.sendLimited(c, req, wait)
 		}
 	}
