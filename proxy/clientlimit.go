@@ -193,21 +193,31 @@ func (l *clientLimiter) allow(client netip.Addr, now time.Time) (time.Duration, 
 
 // sendLimited answers a client over its rate with a placeholder image, never
 // an error body: it is usually an <img>. 429 and Retry-After tell scripts
-// to slow down; no-store keeps the answer out of every cache.
+// to slow down; no-store keeps the answer out of every cache. With d=404
+// (a script, mostly) it is a text 429: a 404 would read as "no avatar".
 func (s *Server) sendLimited(c *fiber.Ctx, req *avatarRequest, wait time.Duration) error {
 	s.stats.ClientLimited.Add(1)
-	e, err := s.placeholderEntry(req, statusUnavailable, nil)
-	if err != nil {
-		return err
+	e := limitedEntry
+	if req.Fallback != Fallback404 {
+		var err error
+		if e, err = s.placeholderEntry(req, statusUnavailable, nil); err != nil {
+			return err
+		}
 	}
 	secs := max(1, int64((wait+time.Second-1)/time.Second))
 	c.Set(fiber.HeaderRetryAfter, itoa(secs))
 	if err := s.send(c.Context(), req, e, s.cfg.Now(), csMiss); err != nil {
 		return err
 	}
-	// A placeholder image (not a 404 fallback, not a 304) says 429.
+	// A placeholder image (not a 304) says 429.
 	if c.Response().StatusCode() == fiber.StatusOK {
 		c.Status(fiber.StatusTooManyRequests)
 	}
 	return nil
+}
+
+// limitedEntry is the answer to a client over its rate that asked for d=404.
+var limitedEntry = &entry{
+	code: fiber.StatusTooManyRequests, ctype: fiber.MIMETextPlainCharsetUTF8,
+	body: []byte("too many requests, retry later\n"), status: statusUnavailable, noStore: true,
 }

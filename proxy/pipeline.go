@@ -304,6 +304,9 @@ func (s *Server) placeholderEntry(req *avatarRequest, status string, fresh *fres
 		e.code = fiber.StatusNotFound
 		e.ctype = fiber.MIMETextPlainCharsetUTF8
 		e.body = notFoundBody
+		if status == statusUnavailable { // trouble is not "no avatar": retry, do not conclude
+			e.code, e.body = fiber.StatusServiceUnavailable, unavailableBody
+		}
 		return e, nil
 	}
 	p := placeholder.Params{Kind: placeholder.Person, Seed: req.Chat.String(), Size: req.Size}

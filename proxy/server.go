@@ -583,6 +583,9 @@ func (s *Server) write(ctx *fasthttp.RequestCtx, req *avatarRequest, e *entry, n
 		h.SetCanonical(hdrXAvatarStatus, append(buf[:0], e.status...))
 	}
 	h.SetCanonical(hdrCacheControl, e.cacheControl(buf[:0], now, s.cfg.MaxStale, req.Expires))
+	if e.code == fiber.StatusServiceUnavailable { // d=404 during gateway or CDN trouble
+		h.SetCanonical(hdrRetryAfter, valRetryUnavailable)
+	}
 	if e.etag != "" {
 		h.SetCanonical(hdrETag, append(buf[:0], e.etag...))
 		if inm := ctx.Request.Header.Peek(fiber.HeaderIfNoneMatch); len(inm) > 0 && etagMatches(inm, e.etag) {
@@ -605,8 +608,14 @@ var (
 	hdrXAvatarStatus            = []byte("X-Avatar-Status")
 	hdrCacheControl             = []byte("Cache-Control")
 	hdrETag                     = []byte("Etag")
+	hdrRetryAfter               = []byte("Retry-After")
 	valNosniff                  = []byte("nosniff")
 	valStar                     = []byte("*")
+	// valRetryUnavailable: a cold fill goes on for up to FillTimeout after
+	// its first-load wait, and gateway trouble is not stored, so a retry
+	// soon after asks again (within the gateway's own rate limit).
+	valRetryUnavailable = []byte("5")
+	unavailableBody     = []byte("avatar unavailable, retry later\n")
 )
 
 // etagMatches implements If-None-Match: "*", or a list in which any tag
