@@ -12,15 +12,18 @@ import (
 )
 
 // runHealthcheck asks the local server's /healthz, for a container
-// HEALTHCHECK without curl in the image: `avatarproxy healthcheck`.
-func runHealthcheck(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	listen := getenv(config.EnvName("listen"))
-	if listen == "" {
-		listen = ":8080"
+// HEALTHCHECK without curl in the image: `avatarproxy healthcheck [flags]`.
+// It reads the port as the server does, from --listen among args or else
+// AVATAR_LISTEN; other flags are accepted and ignored, so it can be given
+// the server's own.
+func runHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	listen, err := config.ListenAddress(args, getenv)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
 	}
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return fmt.Errorf("healthcheck: %s: %w", config.EnvName("listen"), err)
+		return fmt.Errorf("healthcheck: %w", err)
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"

@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		case "sign":
 			return runSign(args[1:], getenv, stdout, stderr)
 		case "healthcheck":
-			return runHealthcheck(ctx, getenv, stdout)
+			return runHealthcheck(ctx, args[1:], getenv, stdout)
 		}
 	}
 	cfg, err := config.Load(args, getenv, stderr)

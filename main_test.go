@@ -122,6 +122,28 @@ func TestHealthcheckFailsWithoutServer(t *testing.T) {
 	}
 }
 
+// The health check reads the port as the server does: --listen beats
+// AVATAR_LISTEN, and the server's other flags may come along.
+func TestHealthcheckHonoursListenFlag(t *testing.T) {
+	flags := []string{"--upstream=none", "--storage=none", "--allow-unsigned"}
+	base, _, _ := startRun(t, append(flags, "--listen=127.0.0.1:0"), nil)
+	live := "--listen=" + strings.TrimPrefix(base, "http://")
+	dead := map[string]string{"AVATAR_LISTEN": "127.0.0.1:1"}
+	getenv := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	for _, args := range [][]string{{live}, append(flags, live)} {
+		if err := run(context.Background(), append([]string{"healthcheck"}, args...), getenv(dead), io.Discard, io.Discard, nil); err != nil {
+			t.Errorf("healthcheck %q with %v: %v", args, dead, err)
+		}
+	}
+	liveEnv := map[string]string{"AVATAR_LISTEN": strings.TrimPrefix(base, "http://")}
+	if err := run(context.Background(), []string{"healthcheck", "--listen=127.0.0.1:1"}, getenv(liveEnv), io.Discard, io.Discard, nil); err == nil {
+		t.Error("healthcheck ignored --listen for AVATAR_LISTEN")
+	}
+	if err := run(context.Background(), []string{"healthcheck", "--listen", "secret-value", "x"}, getenv(nil), io.Discard, io.Discard, nil); err == nil || strings.Contains(err.Error(), "secret-value") {
+		t.Errorf("bad arguments: %v", err)
+	}
+}
+
 func TestBadConfigListsEveryProblem(t *testing.T) {
 	err := run(context.Background(), nil, func(k string) string {
 		return map[string]string{"AVATAR_TTL": "x", "AVATAR_STORAGE": "tape", "AVATAR_GREENAPI_API_TOKEN_INSTANCE": "s3cr3t-token"}[k]

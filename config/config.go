@@ -285,6 +285,31 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	return c, errors.Join(errs...)
 }
 
+// ListenAddress is the listen address that args (the server's flags, or
+// none) and the environment give, for `avatarproxy healthcheck`. It parses
+// like Load but validates nothing else: a health check given only some of
+// the server's flags must not fail on a setting it does not use.
+func ListenAddress(args []string, getenv func(string) string) (string, error) {
+	var c Config
+	fs, _, _ := flagSet(&c)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("unexpected arguments after the flags: %d, not shown as they may hold secrets", fs.NArg())
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "listen" })
+	if v := getenv(EnvName("listen")); !given && v != "" {
+		c.Listen = v
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return "", fmt.Errorf("%s: want host:port, got %q", EnvName("listen"), c.Listen)
+	}
+	return c.Listen, nil
+}
+
 // validate checks values and combinations; flags that already failed to
 // parse are not reported twice.
 func (c *Config) validate(failed map[string]bool) []error {
