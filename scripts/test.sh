@@ -2,7 +2,8 @@
 # Runs every test. Installs, when missing, what the tests need:
 #   - the MinIO server (pinned, through go install) for the S3 tier tests;
 #   - Chromium (Debian package) for the browser test of the example pages;
-#   - nginx (Debian package) for the check of the fleet recipe's config.
+#   - nginx (Debian package) for the check of the fleet recipe's config;
+#   - gcc (Debian package) when there is no C compiler: go test -race needs cgo.
 # Nothing here talks to anything but 127.0.0.1 once installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ fi
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+command -v "$(go env CC)" >/dev/null 2>&1 || need_apt+=(gcc)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "scripts/test.sh: installing ${need_apt[*]} with apt"
@@ -26,7 +28,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_apt[@]}"
     if command -v service >/dev/null 2>&1; then service nginx stop >/dev/null 2>&1 || true; fi
   else
-    echo "scripts/test.sh: ${need_apt[*]} missing; install with: sudo apt-get install -y ${need_apt[*]} (those tests skip without them)" >&2
+    echo "scripts/test.sh: ${need_apt[*]} missing; install with: sudo apt-get install -y ${need_apt[*]} (the chromium and nginx tests skip without them; -race fails without a C compiler)" >&2
   fi
 fi
 
