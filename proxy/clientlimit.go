@@ -206,7 +206,7 @@ func (s *Server) sendLimited(c *fiber.Ctx, req *avatarRequest, wait time.Duratio
 	}
 	secs := max(1, int64((wait+time.Second-1)/time.Second))
 	c.Set(fiber.HeaderRetryAfter, itoa(secs))
-	if err := s.send(c.Context(), req, e, s.cfg.Now(), csMiss); err != nil {
+	if err := s.send(c.Context(), req, e, s.cfg.Now(), csClientLimit); err != nil {
 		return err
 	}
 	// A placeholder image (not a 304) says 429.
@@ -215,6 +215,10 @@ func (s *Server) sendLimited(c *fiber.Ctx, req *avatarRequest, wait time.Duratio
 	}
 	return nil
 }
+
+// csClientLimit is the Cache-Status of a limited answer: nothing was
+// looked up or forwarded.
+const csClientLimit = "avatarproxy; fwd=bypass; detail=client-limit"
 
 // limitedEntry is the answer to a client over its rate that asked for d=404.
 var limitedEntry = &entry{

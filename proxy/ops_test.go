@@ -494,3 +494,41 @@ func TestClientBucketsBounded(t *testing.T) {
 		t.Errorf("%d buckets, want at most %d", n, maxClients)
 	}
 }
+
+// The purge's refusals are not cacheable, the scheme's case does not
+// matter, and a 204 logs no body.
+func TestPurgeAuth(t *testing.T) {
+	const admin = "admin-token-0123456789"
+	var buf syncBuffer
+	h := newHarness(t, func(c *Config) { c.AdminToken = admin; c.AccessLog = &buf })
+	for _, auth := range []string{"", "Bearer wrong", "Basic " + admin, "Bearer" + admin} {
+		r := h.do(http.MethodDelete, "/avatar/79001234567@c.us", "Authorization", auth)
+		if r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%q: %d, want 401", auth, r.StatusCode)
+		}
+		wantHeader(t, r, "Cache-Control", "no-store")
+		wantHeader(t, r, "X-Content-Type-Options", "nosniff")
+	}
+	for _, auth := range []string{"Bearer " + admin, "bearer " + admin, "BEARER " + admin} {
+		if r := h.do(http.MethodDelete, "/avatar/79001234567@c.us", "Authorization", auth); r.StatusCode != http.StatusNoContent {
+			t.Errorf("%q: %d, want 204", auth, r.StatusCode)
+		}
+	}
+	if !strings.Contains(buf.String(), `"status":204,"bytes":0,`) {
+		t.Errorf("no 204 line with 0 bytes:\n%s", buf.String())
+	}
+}
+
+// A limited answer forwarded nothing, and its Cache-Status says so.
+func TestClientLimitCacheStatus(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.ClientRPS = 1 })
+	h.gw.Set("79001234503@c.us", fake.NoAvatarAnswer())
+	for range 2 {
+		h.get("/avatar/79001234503@c.us.jpg?size=24")
+	}
+	resp, _ := h.get("/avatar/79001234503@c.us.jpg?size=24")
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third request: %d, want 429", resp.StatusCode)
+	}
+	wantHeader(t, resp, "Cache-Status", "avatarproxy; fwd=bypass; detail=client-limit")
+}

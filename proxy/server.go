@@ -457,10 +457,12 @@ var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 96); return &b }}
 var errForbidden = errors.New("forbidden")
 
 func (s *Server) handlePurge(c *fiber.Ctx) error {
-	auth := c.Get(fiber.HeaderAuthorization)
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) != 1 {
+	// The auth scheme is case-insensitive (RFC 9110 11.1): "bearer" too.
+	scheme, tok, _ := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
+	if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) != 1 {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="avatarproxy"`)
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 		return c.Status(fiber.StatusUnauthorized).SendString("unauthorized\n")
 	}
 	// DELETE /avatar/{chatId} names the chat; a variant's URL names it too.
@@ -474,7 +476,10 @@ func (s *Server) handlePurge(c *fiber.Ctx) error {
 		s.log.Error("purge failed", "chat", chat.Masked(), "err", err)
 		return c.Status(fiber.StatusServiceUnavailable).SendString("purge failed, retry\n")
 	}
-	return c.SendStatus(fiber.StatusNoContent)
+	// Not SendStatus: it sets "No Content" as the body, which is never
+	// sent but was logged as 10 bytes.
+	c.Status(fiber.StatusNoContent)
+	return nil
 }
 
 func parsePurgeTarget(file string) (upstream.ChatID, error) {
