@@ -98,6 +98,11 @@ func TestExpiringSignatures(t *testing.T) {
 	h.clock.Advance(59 * time.Minute)
 	resp, _ := h.get(good)
 	wantHeader(t, resp, "Cache-Control", "public, max-age=60")
+	// A link that expires after the avatar's freshness ends, even past
+	// 2262, says the avatar's own max-age.
+	far := "/avatar/79001234567@c.us.jpg?size=32&exp=9999999999&sig=" + s.SignExpiring("79001234567@c.us", 9999999999)
+	resp, _ = h.get(far)
+	wantHeader(t, resp, "Cache-Control", "public, max-age=82860")
 	// The same avatar through a link without an expiry keeps its own terms.
 	resp, _ = h.get("/avatar/79001234567@c.us.jpg?size=32&sig=" + s.Sign("79001234567@c.us"))
 	wantHeader(t, resp, "Cache-Control", "public, max-age=82860, stale-while-revalidate=604800, stale-if-error=604800")

@@ -68,7 +68,9 @@ func (e *entry) cacheControl(b []byte, now time.Time, maxStale time.Duration, li
 	n := now.UnixNano()
 	fresh := time.Duration(e.fresh.freshUntil.Load() - n)
 	if linkExp != 0 {
-		fresh = min(fresh, time.Duration(linkExp*int64(time.Second)-n))
+		// Sub saturates: an exp past 2262 (9999999999 is a common "never")
+		// must not wrap the multiplication into the past.
+		fresh = min(fresh, time.Unix(linkExp, 0).Sub(now))
 	}
 	b = append(b, "public, max-age="...)
 	b = appendSeconds(b, fresh)
