@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"context"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,9 +63,11 @@ func TestFillOutlivingItsRequestKeepsItsChat(t *testing.T) {
 
 // A purge is final: a fill already waiting on the gateway when the chat is
 // purged answers its request but stores nothing, in memory or in the
-// durable tier, once it comes back.
+// durable tier, once it comes back; nor does a fill that started after the
+// purge and joined that load. Another chat's fill, under way at the same
+// time, stores as usual.
 func TestPurgeBeatsAFillUnderWay(t *testing.T) {
-	in, gate := make(chan struct{}), make(chan struct{})
+	in, gate := make(chan struct{}, 4), make(chan struct{})
 	h := newHarness(t, func(c *Config) {
 		inner := c.Resolver
 		c.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
@@ -73,43 +77,79 @@ func TestPurgeBeatsAFillUnderWay(t *testing.T) {
 		})
 	})
 	h.avatar("79001234567@c.us", 640)
+	h.avatar("79001234568@c.us", 640)
 	disk, err := storage.NewDisk(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := newDurable(t, disk)
 	r := h.replica(t, d)
-	req, err := parseAvatar("79001234567@c.us.jpg", query{Size: "64"})
-	if err != nil {
-		t.Fatal(err)
+	parse := func(file, size string) *avatarRequest {
+		req, err := parseAvatar(file, query{Size: size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &req
 	}
-	done := make(chan *fillResult)
-	go func() {
-		fr, err := r.srv.fill(context.Background(), &req, variantKey(&req))
+	purged, joined, other := parse("79001234567@c.us.jpg", "64"), parse("79001234567@c.us.jpg", "32"), parse("79001234568@c.us.jpg", "64")
+	done := make(chan *fillResult, 3)
+	fill := func(req *avatarRequest) {
+		fr, err := r.srv.fill(context.Background(), req, variantKey(req))
 		if err != nil {
 			t.Error(err)
 		}
 		done <- fr
-	}()
-	<-in // the fill waits on the gateway when the purge comes
-	if err := r.srv.Purge(context.Background(), req.Chat); err != nil {
+	}
+	go fill(purged)
+	go fill(other)
+	<-in // both fills wait on the gateway when the purge comes
+	<-in
+	if err := r.srv.Purge(context.Background(), purged.Chat); err != nil {
 		t.Fatal(err)
 	}
+	go fill(joined)
+	waitJoined(t)
 	close(gate)
-	if fr := <-done; fr.e.status != "ok" {
-		t.Fatalf("the fill under way answered %q, want its avatar", fr.e.status)
+	for range 3 {
+		if fr := <-done; fr.e.status != "ok" {
+			t.Fatalf("a fill answered %q, want its avatar", fr.e.status)
+		}
 	}
 	r.settle()
-	if _, ok := r.srv.mem.Get(sourceKey(req.Chat, false)); ok {
+	if _, ok := r.srv.mem.Get(sourceKey(purged.Chat, false)); ok {
 		t.Error("the purged chat's source is back in memory")
 	}
-	if _, ok := r.srv.mem.Get(variantKey(&req)); ok {
-		t.Error("the purged chat's variant is back in memory")
+	for _, req := range []*avatarRequest{purged, joined} {
+		if _, ok := r.srv.mem.Get(variantKey(req)); ok {
+			t.Errorf("the purged chat's %d px variant is back in memory", req.Size)
+		}
+	}
+	if _, ok := r.srv.mem.Get(variantKey(other)); !ok {
+		t.Error("the other chat's variant was not stored")
 	}
 	if err := d.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := disk.Get(context.Background(), durableKey(req.Chat, false)); ok {
+	if _, ok, _ := disk.Get(context.Background(), durableKey(purged.Chat, false)); ok {
 		t.Error("the purged chat's record is back in the durable tier")
 	}
+	if _, ok, _ := disk.Get(context.Background(), durableKey(other.Chat, false)); !ok {
+		t.Error("the other chat's record was not stored")
+	}
+}
+
+// waitJoined waits until a goroutine waits on a singleflight call that
+// another leads: the only trace a join leaves.
+func waitJoined(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	waitFor(t, func() bool {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, "singleflight.(*Group).Do(") && strings.Contains(g, "(*WaitGroup).Wait") {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -222,13 +222,13 @@ func (s *Server) countAnswer(e *entry, cacheStatus string) {
 // fill renders one variant: the source record (memory, durable tier or
 // gateway), then the image or placeholder, cached under key.
 func (s *Server) fill(ctx context.Context, req *avatarRequest, key string) (*fillResult, error) {
-	gen := s.fence.generation(req.Chat)
+	gen := s.fence.generation()
 	now := s.cfg.Now()
 	if e, a := s.lookupVariant(req, now); a != ageExpired {
 		return &fillResult{e: e, cacheStatus: csHit, sourceLed: true}, nil
 	}
 	preview := s.usePreview(req.Size)
-	src, cs, led, err := s.source(ctx, req.Chat, preview)
+	src, cs, sgen, led, err := s.source(ctx, req.Chat, preview)
 	if err != nil {
 		if !errors.Is(err, upstream.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
 			s.log.Warn("fill failed", "chat", req.Chat.Masked(), "err", err)
@@ -269,7 +269,7 @@ func (s *Server) fill(ctx context.Context, req *avatarRequest, key string) (*fil
 	if e.status == string(upstream.StateOK) && req.drawsName() {
 		key = string(appendVariantKey(make([]byte, 0, 96), req, false))
 	}
-	s.fence.store(req.Chat, gen, func() { s.mem.Set(key, req.Chat.String(), e, 0) })
+	s.fence.store(req.Chat, min(gen, sgen), func() { s.mem.Set(key, req.Chat.String(), e, 0) })
 	return &fillResult{e: e, cacheStatus: cs, sourceLed: led}, nil
 }
 

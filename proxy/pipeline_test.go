@@ -480,7 +480,7 @@ func TestSourcePanicIsAnError(t *testing.T) {
 	h.srv.cfg.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
 		panic("decoder exploded")
 	})
-	_, _, _, err := h.srv.source(context.Background(), mustChat(t, "79001234567@c.us"), false)
+	_, _, _, _, err := h.srv.source(context.Background(), mustChat(t, "79001234567@c.us"), false)
 	if err == nil || !strings.Contains(err.Error(), "decoder exploded") {
 		t.Fatalf("source: err %v, want the panic as an error", err)
 	}

@@ -186,7 +186,7 @@ func New(cfg Config) (*Server, error) {
 		signer: NewSigner(cfg.SigningKeys),
 		log:    cfg.Logger,
 		cpu:    semaphore.NewWeighted(int64(renderSlots(runtime.GOMAXPROCS(0), runtime.NumCPU()))),
-		fence:  newPurgeFence(),
+		fence:  newPurgeFence(cfg.FillTimeout+time.Minute, cfg.Now),
 
 		wallClock: wallClock,
 	}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/avatarproxy/avatarproxy/resize"
@@ -13,15 +14,19 @@ import (
 type sourceResult struct {
 	e           *entry
 	cacheStatus string
+	gen         uint64 // the purge generation the load started at
 }
 
 // source returns the chat's source record: from memory, else from one
 // collapsed load (durable tier, then gateway). led is false when this call
-// waited for another's load.
-func (s *Server) source(ctx context.Context, chat upstream.ChatID, preview bool) (e *entry, cacheStatus string, led bool, err error) {
+// waited for another's load. gen is the purge generation of what was
+// found: what is rendered from it may be stored only if the chat has not
+// been purged since (a load that started before a purge hands its result
+// to fills that joined it after).
+func (s *Server) source(ctx context.Context, chat upstream.ChatID, preview bool) (e *entry, cacheStatus string, gen uint64, led bool, err error) {
 	skey := sourceKey(chat, preview)
 	if e, ok := s.mem.Get(skey); ok && s.servable(e, chat, preview, false) {
-		return e, csHitRender, true, nil
+		return e, csHitRender, math.MaxUint64, true, nil
 	}
 	v, err, _ := s.sources.Do(skey, func() (v any, err error) {
 		led = true
@@ -32,10 +37,10 @@ func (s *Server) source(ctx context.Context, chat upstream.ChatID, preview bool)
 		return s.loadSource(ctx, chat, preview, false)
 	})
 	if err != nil {
-		return nil, "", led, err
+		return nil, "", 0, led, err
 	}
 	r := v.(*sourceResult)
-	return r.e, r.cacheStatus, led, nil
+	return r.e, r.cacheStatus, r.gen, led, nil
 }
 
 // servable reports whether a cached source may be used now: fresh, or stale
@@ -79,14 +84,14 @@ func (s *Server) keepSource(gen uint64, chat upstream.ChatID, preview bool, e *e
 // copy is served and revalidated behind the response.
 func (s *Server) loadSource(ctx context.Context, chat upstream.ChatID, preview, refresh bool) (*sourceResult, error) {
 	skey := sourceKey(chat, preview)
-	gen := s.fence.generation(chat)
+	gen := s.fence.generation()
 	now := s.cfg.Now()
 	var old *entry
 	// Checked again inside the flight: a load that finished just before this
 	// one started has already done the work.
 	if e, ok := s.mem.Get(skey); ok {
 		if s.servable(e, chat, preview, refresh) {
-			return &sourceResult{e, csHitRender}, nil
+			return &sourceResult{e, csHitRender, gen}, nil
 		}
 		old = e
 	}
@@ -95,12 +100,12 @@ func (s *Server) loadSource(ctx context.Context, chat upstream.ChatID, preview, 
 			switch e.fresh.age(now) {
 			case ageFresh:
 				s.keepSource(gen, chat, preview, e, nil)
-				return &sourceResult{e, csHitStorage}, nil
+				return &sourceResult{e, csHitStorage, gen}, nil
 			case ageStale:
 				if !refresh {
 					s.keepSource(gen, chat, preview, e, nil)
 					s.refreshAsync(chat, preview, e.fresh)
-					return &sourceResult{e, csHitStorage}, nil
+					return &sourceResult{e, csHitStorage, gen}, nil
 				}
 			}
 			old = e // expired or being refreshed: still good for change detection
@@ -111,13 +116,13 @@ func (s *Server) loadSource(ctx context.Context, chat upstream.ChatID, preview, 
 		if old != nil && old.fresh.age(s.cfg.Now()) == ageStale {
 			// stale-if-error: the last good answer beats a placeholder.
 			s.stats.StaleIfError.Add(1)
-			return &sourceResult{old, csHitStale}, nil
+			return &sourceResult{old, csHitStale, gen}, nil
 		}
 		return nil, err
 	}
 	e := s.newSourceEntry(rec, old)
 	s.keepSource(gen, chat, preview, e, rec)
-	return &sourceResult{e, csMiss}, nil
+	return &sourceResult{e, csMiss, gen}, nil
 }
 
 func (s *Server) loadDurable(ctx context.Context, chat upstream.ChatID, preview bool) *entry {
