@@ -383,6 +383,50 @@ func TestRefreshBacksOff(t *testing.T) {
 	wantHeader(t, resp, "Cache-Status", "avatarproxy; hit")
 }
 
+// An uncertain negative answer to a refresh does not replace the avatar
+// held: it is served stale, as for a failed refresh, and the refresh backs
+// off. With HideStatus an uncertain answer keeps the negative TTL like the
+// others, which would otherwise tell it apart.
+func TestUncertainAnswerKeepsTheAvatar(t *testing.T) {
+	h := newHarness(t)
+	h.avatar("79001234567@c.us", 640)
+	_, body := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	h.settle()
+	inner := h.srv.cfg.Resolver
+	var calls atomic.Int32
+	h.srv.cfg.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
+		calls.Add(1)
+		return upstream.Result{State: upstream.StateNoAvatar, Uncertain: true}, nil
+	})
+	h.clock.Advance(25 * time.Hour)
+	for range 3 {
+		resp, b := h.get("/avatar/79001234567@c.us.jpg?size=64")
+		h.settle()
+		wantHeader(t, resp, "X-Avatar-Status", "ok")
+		if !bytes.Equal(b, body) {
+			t.Fatal("the avatar was replaced by an uncertain answer")
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("gateway calls = %d, want 1 (then the refresh backs off)", n)
+	}
+	if n := h.srv.stats.RefreshErrors.Load(); n != 1 {
+		t.Errorf("refresh errors = %d, want 1", n)
+	}
+
+	h2 := newHarness(t, func(c *Config) { c.HideStatus = true })
+	h2.srv.cfg.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
+		if req.Chat.String() == "79001234567@c.us" {
+			return upstream.Result{State: upstream.StateNotOnWhatsApp, Uncertain: true}, nil
+		}
+		return inner.Resolve(ctx, req)
+	})
+	h2.gw.Set("79001234568@c.us", fake.PrivacyAnswer())
+	a, _ := h2.get("/avatar/79001234567@c.us.jpg?size=64")
+	b, _ := h2.get("/avatar/79001234568@c.us.jpg?size=64")
+	wantHeader(t, a, "Cache-Control", b.Header.Get("Cache-Control"))
+}
+
 // A negative MaxStale (AVATAR_MAX_STALE=0) never serves past freshness and
 // says so to downstream caches: no stale-* directives.
 func TestNoStaleWindow(t *testing.T) {

@@ -112,6 +112,12 @@ func (s *Server) loadSource(ctx context.Context, chat upstream.ChatID, preview, 
 		}
 	}
 	rec, err := s.resolveRecord(ctx, chat, preview, refresh, old)
+	if err == nil && rec.Uncertain && old != nil && old.rec.State == upstream.StateOK && old.fresh.age(s.cfg.Now()) == ageStale {
+		// The gateway gives this answer for its own failures too (a
+		// throttled lookup, a dropped connection): it does not replace an
+		// avatar we may still serve stale. Past that window it stands.
+		err = errUncertainAnswer
+	}
 	if err != nil {
 		if old != nil && old.fresh.age(s.cfg.Now()) == ageStale {
 			// stale-if-error: the last good answer beats a placeholder.
@@ -159,7 +165,10 @@ func (s *Server) newSourceEntry(rec *record, old *entry) *entry {
 	freshFor := s.cfg.TTL
 	if rec.State != upstream.StateOK {
 		freshFor = s.cfg.NegativeTTL
-		if rec.Uncertain {
+		// With HideStatus every negative answer keeps one freshness: a
+		// shorter one would tell the uncertain states apart (max-age,
+		// and Cache-Status once it goes stale).
+		if rec.Uncertain && !s.cfg.HideStatus {
 			freshFor = min(freshFor, uncertainTTL)
 		}
 	}
@@ -182,6 +191,8 @@ func (s *Server) newSourceEntry(rec *record, old *entry) *entry {
 	f.set(fresh, stale)
 	return &entry{rec: rec, fresh: f}
 }
+
+var errUncertainAnswer = errors.New("proxy: the gateway's answer may be a failure; keeping the avatar")
 
 // uncertainTTL bounds the freshness of a negative answer that the gateway
 // also gives for its own failures (upstream.Result.Uncertain: GOWA's "not
