@@ -97,8 +97,11 @@ func (e *entry) cacheControl(b []byte, now time.Time, maxStale time.Duration, li
 // covers, would cost a render and a cache entry of the same bytes.
 
 // variantKey is the key a fill of r runs under and stores a placeholder at.
-func variantKey(r *avatarRequest) string {
-	return string(appendVariantKey(make([]byte, 0, 96), r, r.drawsName()))
+func variantKey(r *avatarRequest) string { return variantKeyFor(r, r.drawsName()) }
+
+// variantKeyFor is r's key with or without its name.
+func variantKeyFor(r *avatarRequest, withName bool) string {
+	return string(appendVariantKey(make([]byte, 0, 96), r, withName))
 }
 
 func appendVariantKey(b []byte, r *avatarRequest, withName bool) []byte {
@@ -267,7 +270,7 @@ func (s *Server) fill(ctx context.Context, req *avatarRequest, key string) (*fil
 		}
 	}
 	if e.status == string(upstream.StateOK) && req.drawsName() {
-		key = string(appendVariantKey(make([]byte, 0, 96), req, false))
+		key = variantKeyFor(req, false)
 	}
 	s.fence.store(req.Chat, min(gen, sgen), func() { s.mem.Set(key, req.Chat.String(), e, 0) })
 	return &fillResult{e: e, cacheStatus: cs, sourceLed: led}, nil
@@ -352,9 +355,15 @@ func (s *Server) placeholderImage(p placeholder.Params, f resize.Format) (*entry
 	if e, ok := s.mem.Get(key); ok {
 		return e, nil
 	}
+	// Drawing is image work like a render (a 1024 px PNG of initials takes
+	// milliseconds), and new initials are anyone's to ask for through the
+	// unsigned name: it takes a render slot, so a flood of them cannot
+	// take more CPUs than renders may.
+	_ = s.cpu.Acquire(context.Background(), 1) // cannot fail: no deadline
 	t0 := time.Now()
 	body, err := resize.Encode(placeholder.Draw(p), f, s.cfg.JPEGQuality)
 	s.stats.observe(stagePlaceholder, time.Since(t0))
+	s.cpu.Release(1)
 	if err != nil {
 		return nil, err
 	}

@@ -446,7 +446,9 @@ func (s *Server) lookup(key []byte, now time.Time) (*entry, age) {
 // send: a refresh that finished first would renew e's freshness under the
 // response, which would then say "stale" with a fresh Cache-Control.
 func (s *Server) revalidate(req *avatarRequest, e *entry, cacheStatus string) {
-	if cacheStatus == csHitStale {
+	// The back-off is checked before ownChat allocates: a chat whose
+	// refresh keeps failing is a stale hit on every view for days.
+	if cacheStatus == csHitStale && e.fresh.mayRefresh(s.cfg.Now()) {
 		s.refreshAsync(ownChat(req.Chat), s.usePreview(req.Size), e.fresh)
 	}
 }
