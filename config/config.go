@@ -136,7 +136,7 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	// correct answer (its on-WhatsApp check, then the picture lookup), Green
 	// API's calls are shorter; one figure for all would cut GOWA short or
 	// let a stalled Green API hold a fill.
-	dur(&c.UpstreamTimeout, "upstream-timeout", 0, "deadline of one gateway call; 0: the gateway's own (greenapi 10s, gowa 20s, waha and evolution 15s)")
+	dur(&c.UpstreamTimeout, "upstream-timeout", 0, "deadline of one gateway call, at most 30s; 0: the gateway's own (greenapi 10s, gowa 20s, waha and evolution 15s)")
 	note("upstream-rps")
 	fs.Float64Var(&c.UpstreamRPS, "upstream-rps", 5, "gateway calls per second (token bucket, per gateway account)")
 	note("upstream-concurrency")
@@ -166,14 +166,14 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	fs.BoolVar(&c.CDNAllowPrivate, "cdn-allow-private", false, "allow CDN downloads from loopback/private addresses and plain http (tests only)")
 	note("cdn-max-bytes")
 	fs.Int64Var(&c.CDNMaxBytes, "cdn-max-bytes", 4<<20, "largest picture downloaded from the CDN, in bytes")
-	dur(&c.CDNTimeout, "cdn-timeout", 10*time.Second, "deadline of one CDN download (at most 30s, a fill's deadline)")
+	dur(&c.CDNTimeout, "cdn-timeout", 10*time.Second, "deadline of one CDN download (at most 1m, a fill's deadline)")
 
 	note("memory-mb")
 	fs.IntVar(&c.MemoryMB, "memory-mb", 256, "memory cache budget in MiB")
 	dur(&c.TTL, "ttl", 24*time.Hour, "how long an avatar is fresh (at most 8760h, 365 days)")
 	dur(&c.NegativeTTL, "negative-ttl", 6*time.Hour, "how long a known no-avatar state is fresh (at most 8760h)")
 	dur(&c.MaxStale, "max-stale", 7*24*time.Hour, "how long past freshness an avatar is still served while the gateway fails (0: never; at most 8760h)")
-	dur(&c.FirstLoadTimeout, "first-load-timeout", 3*time.Second, "how long a cold miss waits before answering with a placeholder (at most 30s)")
+	dur(&c.FirstLoadTimeout, "first-load-timeout", 3*time.Second, "how long a cold miss waits before answering with a placeholder (at most 1m)")
 	note("jpeg-quality")
 	fs.IntVar(&c.JPEGQuality, "jpeg-quality", 85, "JPEG quality 1..100")
 
@@ -220,9 +220,10 @@ const (
 	// caches anyway.
 	maxTTL = 365 * 24 * time.Hour
 	// fillDeadline is the proxy's fixed deadline of one fill (resolve,
-	// download, resize): a longer first-load wait or CDN timeout could
-	// never be reached.
-	fillDeadline = 30 * time.Second
+	// download, resize; proxy.Config.FillTimeout's default): a longer
+	// first-load wait or CDN timeout could never be reached, and a fill may
+	// make two gateway calls (a dead link's replacement).
+	fillDeadline = 60 * time.Second
 )
 
 // EnvName is the environment variable of a flag.
@@ -382,8 +383,8 @@ func (c *Config) validate(failed map[string]bool) []error {
 	default:
 		bad("upstream", "want greenapi, gowa, waha, evolution or none, got %q", c.Upstream)
 	}
-	if c.UpstreamTimeout < 0 || c.UpstreamTimeout > 5*time.Minute {
-		bad("upstream-timeout", "want 0 (the gateway's own) up to 5m, got %s", c.UpstreamTimeout)
+	if c.UpstreamTimeout < 0 || c.UpstreamTimeout > fillDeadline/2 {
+		bad("upstream-timeout", "want 0 (the gateway's own) up to %s (a fill, cut at %s, may make two gateway calls), got %s", fillDeadline/2, fillDeadline, c.UpstreamTimeout)
 	}
 	if !(c.UpstreamRPS > 0 && c.UpstreamRPS <= 1000) {
 		bad("upstream-rps", "want >0 and <=1000, got %g", c.UpstreamRPS)

@@ -65,7 +65,7 @@ type Config struct {
 	NegativeTTL      time.Duration // known no-avatar states, default 6h
 	MaxStale         time.Duration // served past freshness while refreshes fail, default 7 days; negative: never
 	FirstLoadTimeout time.Duration // a cold miss waits this long before a placeholder, default 3s
-	FillTimeout      time.Duration // deadline of one fill (resolve+download+resize), default 30s
+	FillTimeout      time.Duration // deadline of one fill (resolve+download+resize), default 60s
 	JPEGQuality      int           // default 85
 	Limits           resize.Limits // guards decoding of downloaded pictures
 
@@ -112,7 +112,9 @@ func (c *Config) setDefaults() {
 	def(&c.MaxStale, 7*24*time.Hour)
 	c.MaxStale = max(c.MaxStale, 0)
 	def(&c.FirstLoadTimeout, 3*time.Second)
-	def(&c.FillTimeout, 30*time.Second)
+	// Room for two gateway calls (a dead link's replacement; GOWA's own
+	// deadline is 20 s) and a download.
+	def(&c.FillTimeout, 60*time.Second)
 	if c.MemoryBytes == 0 {
 		c.MemoryBytes = 256 << 20
 	}
