@@ -22,7 +22,8 @@ var ErrDown = errors.New("cache: durable tier is down")
 // and counted as a failure, so the tier goes down and later calls skip it.
 // An abandoned call keeps its goroutine and arguments until it returns; a
 // Put or Delete also keeps its key, so a later Delete of that key waits for
-// it (or gives up with its own context) rather than overtaking it. Once
+// it (or gives up with its own context) rather than overtaking it, and a
+// later write of it waits at most WriteTimeout, then is dropped. Once
 // DurableConfig.MaxAbandoned abandoned calls are still running, Durable
 // makes no new call, answering as if the tier were down, until some return.
 type Store interface {
@@ -120,7 +121,7 @@ func (c DurableConfig) withDefaults() DurableConfig {
 type DurableStats struct {
 	QueueLen  int    // writes waiting for a worker
 	Written   uint64 // successful Store.Put calls
-	Dropped   uint64 // writes never attempted: queue full, tier down, or closed
+	Dropped   uint64 // writes never attempted: queue full, tier down, closed, or key held past WriteTimeout
 	Errors    uint64 // failed Store calls (timeouts included, the caller's own cancellations not)
 	Skipped   uint64 // Gets answered ErrDown without calling the Store
 	Abandoned int    // Store calls given up at their deadline and still running
@@ -363,10 +364,15 @@ func (d *Durable) work() {
 }
 
 func (d *Durable) write(j *job) {
-	release, err := d.acquire(d.base, j.key, j)
+	// The key may be held by a call abandoned on a wedged Store, which
+	// returns late or never: waiting for it without a bound would take this
+	// worker out of the pool for good.
+	ctx, cancel := context.WithTimeout(d.base, d.cfg.WriteTimeout)
+	release, err := d.acquire(ctx, j.key, j)
+	cancel()
 	if err != nil {
 		if !errors.Is(err, errCancelled) {
-			d.dropped.Add(1) // Close gave up waiting
+			d.dropped.Add(1) // the key stayed busy, or Close gave up waiting
 		}
 		return
 	}
@@ -462,7 +468,9 @@ var errCancelled = errors.New("write cancelled by a delete")
 // the key; release gives it back. With j == nil (a Delete) it also cancels
 // the queued write of key. With j != nil (a worker) it returns errCancelled
 // if a Delete cancelled j meanwhile, and otherwise takes j off the pending
-// map: from then on a PutAsync of key queues a new job.
+// map: from then on a PutAsync of key queues a new job. If ctx ends first,
+// j is taken off the pending map all the same, so that a later PutAsync
+// does not fold its data into a job no worker will run.
 func (d *Durable) acquire(ctx context.Context, key string, j *job) (release func(), err error) {
 	d.mu.Lock()
 	for {
@@ -478,6 +486,9 @@ func (d *Durable) acquire(ctx context.Context, key string, j *job) (release func
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			if j != nil {
+				d.giveUp(j)
+			}
 			return nil, ctx.Err()
 		}
 		d.mu.Lock()
@@ -498,6 +509,16 @@ func (d *Durable) acquire(ctx context.Context, key string, j *job) (release func
 		d.mu.Unlock()
 		close(ch)
 	}, nil
+}
+
+// giveUp takes j, which no worker will run, off the pending map.
+func (d *Durable) giveUp(j *job) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pending[j.key] == j {
+		delete(d.pending, j.key)
+	}
+	j.data = nil
 }
 
 func (d *Durable) failed(op string, t ticket, err error) {

@@ -426,6 +426,50 @@ func TestDurableAbandonsHungPut(t *testing.T) {
 	})
 }
 
+// A Put abandoned on a wedged disk keeps its key until it returns, maybe
+// never; a later write of that key must not hold the only worker with it.
+func TestDurableWriteOfAKeyStillHeldIsDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+		var j journal
+		release := make(chan struct{})
+		s := &fakeStore{put: func(_ context.Context, key string, data []byte) error {
+			if key == "a" && string(data) == "1" {
+				<-release
+			}
+			j.add("put " + key + "=" + string(data))
+			return nil
+		}}
+		const writeTimeout = time.Second
+		d := newTestDurable(t, s, DurableConfig{Now: clock.Now, Workers: 1, WriteTimeout: writeTimeout})
+		d.PutAsync("a", []byte("1"))
+		time.Sleep(writeTimeout) // the bubble's clock: the Put of a is abandoned
+		synctest.Wait()
+		clock.Advance(DefaultMinBackoff)
+
+		if !d.PutAsync("a", []byte("2")) || !d.PutAsync("b", []byte("1")) {
+			t.Fatal("PutAsync after the window dropped a write")
+		}
+		time.Sleep(writeTimeout) // the worker's wait for key a ends
+		synctest.Wait()
+		if st := d.Stats(); st.Written != 1 || st.Dropped != 1 || st.QueueLen != 0 {
+			t.Errorf("Stats %+v; want b written, the second write of a dropped, nothing queued", st)
+		}
+
+		// The dropped job left nothing behind: a new write of a is queued
+		// and written once the hung call is gone.
+		close(release)
+		synctest.Wait()
+		if !d.PutAsync("a", []byte("3")) {
+			t.Fatal("PutAsync of a dropped")
+		}
+		synctest.Wait()
+		if got, want := j.list(), []string{"put b=1", "put a=1", "put a=3"}; !slices.Equal(got, want) {
+			t.Errorf("store saw %q, want %q", got, want)
+		}
+	})
+}
+
 func TestDurableCallerCancellationIsNotAFailure(t *testing.T) {
 	s := &fakeStore{get: func(ctx context.Context, _ string) ([]byte, bool, error) {
 		return nil, false, ctx.Err()
