@@ -186,7 +186,7 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	note("hide-status")
 	fs.BoolVar(&c.HideStatus, "hide-status", false, "omit X-Avatar-Status so privacy, no-avatar and not-on-whatsapp answers are identical")
 	note("client-rps")
-	fs.Float64Var(&c.ClientRPS, "client-rps", 0, "avatar requests per second per client address, answered with a placeholder and Retry-After past it (0: no limit; meant for unsigned mode)")
+	fs.Float64Var(&c.ClientRPS, "client-rps", 0, "avatar requests per second per client, answered 429 with a placeholder (d=404: text) and Retry-After past it (0: no limit; meant for unsigned mode)")
 	str(&c.ClientIPHeader, "client-ip-header", "", "header with the client address behind a proxy, e.g. X-Forwarded-For (believed only from trusted-proxies; its rightmost untrusted address is the client)")
 	note("trusted-proxies")
 	fs.Var((*stringList)(&c.TrustedProxies), "trusted-proxies", "proxies (IPs or CIDRs, comma-separated) whose client-ip-header is believed")
