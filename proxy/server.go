@@ -592,7 +592,7 @@ func (s *Server) write(ctx *fasthttp.RequestCtx, req *avatarRequest, e *entry, n
 		h.SetCanonical(hdrXAvatarStatus, append(buf[:0], e.status...))
 	}
 	h.SetCanonical(hdrCacheControl, e.cacheControl(buf[:0], now, s.cfg.MaxStale, req.Expires))
-	if e.code == fiber.StatusServiceUnavailable { // d=404 during gateway or CDN trouble
+	if e.code == fiber.StatusServiceUnavailable {
 		h.SetCanonical(hdrRetryAfter, valRetryUnavailable)
 	}
 	if e.etag != "" {
