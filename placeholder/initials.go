@@ -33,6 +33,10 @@ func InitialsOf(name string) string {
 	inWord := false
 	for i, r := range name {
 		switch {
+		case unicode.IsMark(r) || isApostrophe(r):
+			// Part of the current word (or a stray mark before one): neither
+			// starts nor ends a word. Checked before letters: the ʻokina and
+			// U+02BC are letters to Unicode (Lm), yet they never start one.
 		case unicode.IsLetter(r):
 			if !inWord {
 				inWord = true
@@ -43,9 +47,6 @@ func InitialsOf(name string) string {
 					last = in
 				}
 			}
-		case unicode.IsMark(r) || isApostrophe(r):
-			// Part of the current word (or a stray mark before one): neither
-			// starts nor ends a word.
 		default:
 			inWord = false
 		}
@@ -75,8 +76,11 @@ func initialAt(s string, i int) string {
 	return b.String()
 }
 
+// isApostrophe reports the apostrophes and glottal-stop letters names are
+// written with: ', ’ and ʼ (O'Brien, ʼAli), and the Hawaiian ʻokina, also
+// typed as ‘ (ʻIolani).
 func isApostrophe(r rune) bool {
-	return r == '\'' || r == '\u2019' || r == '\u02BC'
+	return r == '\'' || r == '\u2019' || r == '\u02BC' || r == '\u02BB' || r == '\u2018'
 }
 
 // truncateRunes returns the prefix of s holding at most n runes, counting
