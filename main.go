@@ -62,7 +62,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
-	logger := logging.New(stderr, cfg.LogFormat, level)
+	// The service's own lines go through a buffer written by one goroutine,
+	// like the access log's: slog writes synchronously, and a stalled stderr
+	// (a stuck log shipper, a paused pipe) would otherwise hold whatever
+	// logs, the gateway guard under its lock included, and /readyz with it.
+	logLines := logging.NewLines(stderr, 1<<20, nil)
+	defer closeLog(logLines)
+	logger := logging.New(logLines, cfg.LogFormat, level)
 	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit(cfg.MemoryMB))
 	}
@@ -98,6 +104,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	reg := metrics.NewRegistry()
+	if err := metrics.RegisterServiceLog(reg, logLines.Dropped); err != nil {
+		return err
+	}
 	pcfg := proxy.Config{
 		GatewayName:      cfg.Upstream,
 		Fetcher:          fetcher,
@@ -136,7 +145,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// records beyond the buffer (about a third of a second of them at
 		// full speed) are dropped and counted rather than waited for.
 		lines := logging.NewLines(stderr, 2<<20, proxy.AccessFormat(cfg.LogFormat == "text"))
-		defer lines.Close()
+		defer closeLog(lines)
 		if err := metrics.RegisterAccessLog(reg, lines.Dropped); err != nil {
 			return err
 		}
@@ -201,6 +210,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Info("stopped cleanly")
 	}
 	return err
+}
+
+// closeLog writes out a log's last lines, giving a stuck stderr a second at
+// most: it must not hold the process's exit.
+func closeLog(l *logging.Lines) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = l.Close(ctx)
 }
 
 // memoryLimit is the Go heap's soft limit for a cache budget of mb MiB. The

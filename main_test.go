@@ -211,3 +211,45 @@ func TestStaleWindow(t *testing.T) {
 		}
 	}
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A stderr that takes nothing (a stuck log shipper, a paused pipe) holds
+// neither the service, its readiness nor its exit: every log line goes
+// through a buffer that drops rather than waits.
+func TestStuckStderr(t *testing.T) {
+	stuck := make(chan struct{})
+	defer close(stuck)
+	stderr := writerFunc(func(p []byte) (int, error) { <-stuck; return len(p), nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, done := make(chan string, 1), make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--demo", "--listen=127.0.0.1:0", "--shutdown-timeout=2s"},
+			func(string) string { return "" }, io.Discard, stderr, func(a string) { addr <- a })
+	}()
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case err := <-done:
+		t.Fatalf("run exited early: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not start with stderr stuck")
+	}
+	for range 300 { // access lines and the gateway's log lines pile up
+		get(t, base+"/avatar/79001234561@c.us.jpg?size=64")
+	}
+	get(t, base+"/avatar/79001234563@c.us.jpg?size=64")
+	if resp, _ := get(t, base+"/readyz"); resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz = %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return after its context ended, with stderr stuck")
+	}
+}

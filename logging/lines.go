@@ -2,6 +2,7 @@ package logging
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"io"
 	"os"
@@ -50,6 +51,8 @@ type lineShard struct {
 	// written from different cores at once.
 	_ [64]byte
 }
+
+var newline = []byte{'\n'}
 
 // FlushEvery is how often Lines writes out what it holds.
 const FlushEvery = 10 * time.Millisecond
@@ -125,14 +128,30 @@ func (l *Lines) WriteLine(hint uint64, line []byte) {
 // Dropped is the number of lines dropped so far.
 func (l *Lines) Dropped() int64 { return l.dropped.Load() }
 
-// Close writes out what is held and stops. Lines written after Close are
+// Write hands p, one or more whole lines, to the first shard, for a writer
+// that formats its own lines: slog's handlers write one record per call.
+// It never blocks and never fails; only a Lines without a Format takes it.
+// Lines from every Write stay in order.
+func (l *Lines) Write(p []byte) (int, error) {
+	l.WriteLine(0, p)
+	return len(p), nil
+}
+
+// Close writes out what is held and stops, waiting at most until ctx ends:
+// a sink that blocks (a stalled pipe) must not hold the process's exit. It
+// returns ctx's error when it gave up. Lines written after Close are
 // dropped: close it after the server has stopped.
-func (l *Lines) Close() {
+func (l *Lines) Close(ctx context.Context) error {
 	l.once.Do(func() {
 		l.closed.Store(true)
 		close(l.quit)
 	})
-	<-l.done
+	select {
+	case <-l.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (l *Lines) run() {
@@ -204,7 +223,11 @@ func (l *Lines) write(b []byte) {
 				}
 			}
 		}
-		_, _ = l.w.Write(b[:n])
+		if w, err := l.w.Write(b[:n]); err != nil {
+			// Lost to the sink (a full disk, a closed pipe): counted as
+			// dropped, like lines the buffer could not hold.
+			l.dropped.Add(int64(bytes.Count(b[min(w, n):n], newline)))
+		}
 		b = b[n:]
 	}
 }

@@ -2,7 +2,9 @@ package logging
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,6 +29,70 @@ func (b *blockingWriter) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+// Close gives up when its context ends: a sink stuck for good (a pipe
+// nobody reads) must not hold the process's exit.
+func TestLinesCloseGivesUp(t *testing.T) {
+	sink := &blockingWriter{release: make(chan struct{})}
+	defer close(sink.release)
+	l := NewLines(sink, 1<<20, nil)
+	l.WriteLine(0, []byte("stuck\n")) // its flush blocks in the sink for good
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := l.Close(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close with a stuck sink = %v, want the context's error", err)
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write(p []byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// Lines the sink refuses are counted as dropped, like lines the buffer
+// could not hold.
+func TestLinesCountWriteErrors(t *testing.T) {
+	l := NewLines(failingWriter{}, 1<<20, nil)
+	for i := range 50 {
+		l.WriteLine(uint64(i), []byte("a line\n"))
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.Dropped(); n != 50 {
+		t.Errorf("dropped = %d, want the 50 lines the sink refused", n)
+	}
+}
+
+// slog's handlers write through Lines as an io.Writer, one record per
+// call, in order and without ever blocking the logging goroutine.
+func TestLinesAsSlogWriter(t *testing.T) {
+	var out syncBuf
+	l := NewLines(&out, 1<<20, nil)
+	log := New(l, "json", slog.LevelInfo)
+	for i := range 100 {
+		log.Info("step", "i", i)
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 100 {
+		t.Fatalf("%d lines, want 100", len(lines))
+	}
+	for i, line := range lines {
+		if !strings.Contains(line, `"msg":"step","i":`+strconv.Itoa(i)+`}`) {
+			t.Fatalf("line %d out of order or malformed: %s", i, line)
+		}
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
 func TestLinesNeverBlock(t *testing.T) {
 	sink := &blockingWriter{release: make(chan struct{})}
 	l := NewLines(sink, 1, nil) // the floor: one pipeBuf per shard
@@ -40,7 +106,7 @@ func TestLinesNeverBlock(t *testing.T) {
 		t.Error("nothing dropped with a stuck sink and a full buffer")
 	}
 	close(sink.release)
-	l.Close()
+	l.Close(context.Background())
 	lines := strings.Count(sink.buf.String(), "\n")
 	if lines == 0 || int64(lines)+l.Dropped() != total {
 		t.Errorf("written %d + dropped %d != %d", lines, l.Dropped(), total)
@@ -72,7 +138,7 @@ func TestLinesWholeAndInOrder(t *testing.T) {
 		b = enc.String(b, NewKey("path"), "/avatar/*******4567@c.us.jpg")
 		return enc.End(b)
 	})
-	l.Close()
+	l.Close(context.Background())
 	next := make(map[int]int)
 	n := 0
 	for _, c := range out.chunks {
@@ -103,7 +169,7 @@ func TestLinesLongLineAlone(t *testing.T) {
 	l.WriteLine(0, []byte("a\n"))
 	l.WriteLine(0, long)
 	l.WriteLine(0, []byte("b\n"))
-	l.Close()
+	l.Close(context.Background())
 	var all []byte
 	for _, c := range out.chunks {
 		if c[len(c)-1] != '\n' {
@@ -120,9 +186,9 @@ func TestLinesDropAfterClose(t *testing.T) {
 	var out chunkWriter
 	l := NewLines(&out, 1<<20, nil)
 	l.WriteLine(1, []byte("kept\n"))
-	l.Close()
+	l.Close(context.Background())
 	l.WriteLine(1, []byte("late\n"))
-	l.Close() // idempotent
+	l.Close(context.Background()) // idempotent
 	if len(out.chunks) != 1 || string(out.chunks[0]) != "kept\n" || l.Dropped() != 1 {
 		t.Errorf("chunks %q, dropped %d", out.chunks, l.Dropped())
 	}
@@ -200,7 +266,7 @@ func TestLinesToFile(t *testing.T) {
 	writeFrom(l, hints, each, func(h, i int) []byte {
 		return fmt.Appendf(nil, "%d %d %s\n", h, i, strings.Repeat("z", h*7))
 	})
-	l.Close()
+	l.Close(context.Background())
 	f.Close()
 	b, err := os.ReadFile(f.Name())
 	if err != nil {
@@ -245,7 +311,7 @@ func TestLinesFormatted(t *testing.T) {
 		}
 		return fmt.Appendf(nil, "%d %d %d", h, i, w)
 	})
-	l.Close()
+	l.Close(context.Background())
 	next := make([]int, hints)
 	for _, c := range out.chunks {
 		lines := strings.SplitAfter(string(c), "\n")
@@ -284,7 +350,7 @@ func TestLinesFormattedDrops(t *testing.T) {
 		l.WriteLine(uint64(i), []byte(strconv.Itoa(i)+strings.Repeat("r", i%200)))
 	}
 	close(sink.release)
-	l.Close()
+	l.Close(context.Background())
 	got := strings.Split(strings.TrimSuffix(sink.buf.String(), "\n"), "\n")
 	for _, line := range got {
 		i, err := strconv.Atoi(strings.TrimRight(line, "r"))

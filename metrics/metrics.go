@@ -93,6 +93,15 @@ func RegisterAccessLog(reg prometheus.Registerer, dropped func() int64) error {
 	}, func() float64 { return float64(dropped()) }))
 }
 
+// RegisterServiceLog exposes the service's own log lines (slog's) dropped
+// because the log sink could not keep up.
+func RegisterServiceLog(reg prometheus.Registerer, dropped func() int64) error {
+	return reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "avatarproxy_service_log_dropped_total",
+		Help: "Service log lines dropped because the log sink could not keep up.",
+	}, func() float64 { return float64(dropped()) }))
+}
+
 func b2f(b bool) float64 {
 	if b {
 		return 1

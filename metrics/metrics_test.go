@@ -32,6 +32,9 @@ func TestExposition(t *testing.T) {
 	if err := RegisterAccessLog(reg, func() int64 { return 6 }); err != nil {
 		t.Fatal(err)
 	}
+	if err := RegisterServiceLog(reg, func() int64 { return 8 }); err != nil {
+		t.Fatal(err)
+	}
 	rec := httptest.NewRecorder()
 	Handler(reg).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
@@ -48,6 +51,7 @@ func TestExposition(t *testing.T) {
 		`avatarproxy_durable_errors_total 1`,
 		`avatarproxy_durable_skipped_total 5`,
 		`avatarproxy_access_log_dropped_total 6`,
+		`avatarproxy_service_log_dropped_total 8`,
 		`go_goroutines`,
 		`go_gc_duration_seconds`, // the defaults stay
 		`go_sched_latencies_seconds_bucket{le=`,

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net"
 	"strconv"
@@ -193,7 +194,7 @@ func BenchmarkSignerVerify(b *testing.B) {
 // formatted and written by the log's own goroutine (to io.Discard here).
 func BenchmarkHitAccessLog(b *testing.B) {
 	lines := logging.NewLines(io.Discard, 2<<20, AccessFormat(false))
-	b.Cleanup(lines.Close)
+	b.Cleanup(func() { _ = lines.Close(context.Background()) })
 	h := newHarness(b, func(c *Config) { c.AccessLog = lines })
 	handler, ctx := warmHit(b, h, "/avatar/"+benchChat+".jpg?size=128")
 	b.ReportAllocs()
