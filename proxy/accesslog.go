@@ -136,12 +136,38 @@ func (l *accessLine) appendRecord(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(l.status))
 	b = binary.AppendUvarint(b, uint64(l.bytes))
 	b = appendField(b, l.id)
-	b = appendField(b, l.method)
-	b = binary.AppendUvarint(b, uint64(len(l.path)))
+	if len(l.method) > maxLoggedMethod {
+		b = binary.AppendUvarint(b, uint64(maxLoggedMethod+len(cutMark)))
+		b = append(append(b, l.method[:maxLoggedMethod]...), cutMark...)
+	} else {
+		b = appendField(b, l.method)
+	}
+	n := len(l.path)
+	if n > maxLoggedPath {
+		n = maxLoggedPath + len(cutMark)
+	}
+	b = binary.AppendUvarint(b, uint64(n))
+	start := len(b)
 	b = appendMaskedPath(b, l.path)
+	if len(b)-start > maxLoggedPath {
+		b = append(b[:start+maxLoggedPath], cutMark...)
+	}
 	b = appendField(b, l.cache)
 	return appendField(b, l.avatar)
 }
+
+// maxLoggedPath bounds the path in an access line (a client chooses it),
+// so every line fits in one atomic write to a pipe (PIPE_BUF, 4 KiB) and
+// never interleaves with other lines on stderr, even when JSON escapes
+// every byte of it (\u0001: six bytes each). A longer path is cut, after
+// masking, and ends in cutMark.
+const maxLoggedPath = 512
+
+// maxLoggedMethod does the same for the method, which fasthttp takes as
+// sent: real ones are at most a dozen bytes.
+const maxLoggedMethod = 32
+
+const cutMark = "…"
 
 func appendField[T string | []byte](b []byte, v T) []byte {
 	b = binary.AppendUvarint(b, uint64(len(v)))

@@ -21,11 +21,34 @@ func viaSlog(t *testing.T, text bool, l accessLine) string {
 		level = slog.LevelWarn
 	}
 	return testkit.SlogLine(t, text, l.end, level, "request",
-		slog.String("id", string(l.id)), slog.String("method", string(l.method)),
-		slog.String("path", string(appendMaskedPath(nil, l.path))),
+		slog.String("id", string(l.id)), slog.String("method", cut(l.method, maxLoggedMethod)),
+		slog.String("path", loggedPath(l.path)),
 		slog.Int("status", l.status), slog.Int("bytes", l.bytes),
 		slog.Duration("duration", l.dur), slog.String("cache", l.cache), slog.String("avatar", l.avatar),
 	)
+}
+
+// loggedPath is what an access line says of a path: masked, and cut at
+// maxLoggedPath bytes with a mark.
+func loggedPath(p []byte) string { return cut(appendMaskedPath(nil, p), maxLoggedPath) }
+
+func cut(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + cutMark
+	}
+	return string(b)
+}
+
+// A path the client makes long cannot make a line that a pipe would take
+// in pieces (PIPE_BUF is 4 KiB).
+func TestLongPathLineFitsAPipeWrite(t *testing.T) {
+	l := accessLine{end: time.Now(), status: 404, id: bytes.Repeat([]byte("i"), 128), method: bytes.Repeat([]byte("\x01"), 3000),
+		path: append([]byte("/x"), bytes.Repeat([]byte("\x01"), 6000)...)}
+	for _, text := range []bool{false, true} {
+		if line := AccessFormat(text)(nil, l.appendRecord(nil)); len(line) >= 4096 {
+			t.Errorf("text=%v: a %d-byte line", text, len(line))
+		}
+	}
 }
 
 // A record, formatted on the log's goroutine, must give the line slog

@@ -153,3 +153,37 @@ func waitJoined(t *testing.T) {
 		return false
 	})
 }
+
+// A fill that Shutdown cancels answers unavailable and logs nothing: the
+// gateway did no wrong, and the line would come after "stopped cleanly".
+func TestShutdownCancelsAFillQuietly(t *testing.T) {
+	in := make(chan struct{}, 1)
+	h := newHarness(t, func(c *Config) {
+		c.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
+			in <- struct{}{}
+			<-ctx.Done()
+			return upstream.Result{}, &upstream.Error{Gateway: "greenapi", Reason: "canceled", Err: ctx.Err()}
+		})
+	})
+	req, err := parseAvatar("79001234567@c.us.jpg", query{Size: "64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *fillResult)
+	go func() {
+		fr, _ := h.srv.fill(h.srv.bgCtx, &req, variantKey(&req))
+		done <- fr
+	}()
+	<-in
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if fr := <-done; fr == nil || fr.e.status != statusUnavailable {
+		t.Fatalf("the cancelled fill answered %+v", fr)
+	}
+	if logs := h.logs.String(); strings.Contains(logs, "upstream unavailable") || strings.Contains(logs, "fill failed") {
+		t.Errorf("a fill cancelled by Shutdown logged:\n%s", logs)
+	}
+}

@@ -233,9 +233,13 @@ func (s *Server) fill(ctx context.Context, req *avatarRequest, key string) (*fil
 	preview := s.usePreview(req.Size)
 	src, cs, sgen, led, err := s.source(ctx, req.Chat, preview)
 	if err != nil {
-		if !errors.Is(err, upstream.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case s.bgCtx.Err() != nil:
+			// Cancelled by Shutdown: not the gateway's fault, and not worth
+			// a line after "stopped cleanly".
+		case !errors.Is(err, upstream.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded):
 			s.log.Warn("fill failed", "chat", req.Chat.Masked(), "err", err)
-		} else {
+		default:
 			s.log.Info("upstream unavailable", "chat", req.Chat.Masked(), "err", err)
 		}
 		e, perr := s.placeholderEntry(req, statusUnavailable, nil)
