@@ -171,8 +171,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		go func() { _ = metricsSrv.Serve(mln) }()
 		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
-	if cfg.Demo {
-		// The example pages, served next to the avatars they show.
+	demoPages := cfg.Demo && len(cfg.SigningKeys) == 0
+	if demoPages {
+		// The example pages, served next to the avatars they show; their
+		// URLs are unsigned.
 		srv.App().Use("/demo", filesystem.New(filesystem.Config{Root: http.FS(examples.FS), Index: "crm.html"}))
 	}
 
@@ -183,7 +185,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger.Info("avatarproxy listening", "addr", ln.Addr().String(), "upstream", cfg.Upstream, "storage", cfg.Storage, "gomaxprocs", runtime.GOMAXPROCS(0), "cpus", runtime.NumCPU())
 	if cfg.Demo {
-		printDemo(stdout, ln.Addr().String(), srv)
+		printDemo(stdout, ln.Addr().String(), srv, demoPages)
 	}
 	if ready != nil {
 		ready(ln.Addr().String())
@@ -341,8 +343,11 @@ func readiness(g *upstream.Guard, store pinger) func(ctx context.Context) string
 	}
 }
 
-// demoConfig points cfg at the in-process demo gateway and CDN. Settings the
-// user gave explicitly for listen and storage are kept.
+// demoConfig points cfg at the in-process demo gateway and CDN. Listen and
+// storage keep what the user set through the environment, or any value
+// but the default given as a flag (--listen=:8080 itself still becomes
+// loopback: a flag set to its default cannot be told from no flag, and
+// loopback is the safe side).
 func demoConfig(cfg config.Config, d *demo.Demo, getenv func(string) string) config.Config {
 	cfg.Upstream = "greenapi"
 	cfg.GreenAPIURL, cfg.GreenAPIIDInstance, cfg.GreenAPIToken = d.GreenAPIURL, demo.IDInstance, demo.Token
@@ -365,7 +370,9 @@ func demoConfig(cfg config.Config, d *demo.Demo, getenv func(string) string) con
 	return cfg
 }
 
-func printDemo(w io.Writer, addr string, srv *proxy.Server) {
+// printDemo tells the user what to open; pages says whether the example
+// pages are served.
+func printDemo(w io.Writer, addr string, srv *proxy.Server, pages bool) {
 	fmt.Fprintf(w, "\navatarproxy demo: a stand-in gateway and CDN are running on loopback. Open:\n\n")
 	for _, c := range demo.SampleChats {
 		u := fmt.Sprintf("http://%s/avatar/%s.jpg?size=128", addr, c.Chat)
@@ -377,7 +384,12 @@ func printDemo(w io.Writer, addr string, srv *proxy.Server) {
 		}
 		fmt.Fprintf(w, "  %-52s %s\n", c.What, u)
 	}
-	fmt.Fprintf(w, "\n  example pages: http://%s/demo/crm.html and http://%s/demo/email.html\n", addr, addr)
+	if pages {
+		fmt.Fprintf(w, "\n  example pages: http://%s/demo/crm.html and http://%s/demo/email.html\n", addr, addr)
+	} else {
+		// The pages' URLs are unsigned: they would show only broken images.
+		fmt.Fprintf(w, "\n  example pages: not served while AVATAR_SIGNING_KEY is set (their URLs are unsigned)\n")
+	}
 	fmt.Fprintf(w, "\nThe last digit of a number picks the answer: 0-4 avatar, 5 privacy, 6 none, 7 legacy API answer, 8 rejected id, 9 slow gateway.\n\n")
 }
 

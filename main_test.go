@@ -253,3 +253,25 @@ func TestStuckStderr(t *testing.T) {
 		t.Fatal("run did not return after its context ended, with stderr stuck")
 	}
 }
+
+// With a signing key the demo signs the URLs it prints, and does not serve
+// the example pages, whose URLs are unsigned (they would show only broken
+// images).
+func TestDemoWithSigningKey(t *testing.T) {
+	base, stdout, _ := startRun(t, []string{"--demo", "--listen=127.0.0.1:0"}, map[string]string{"AVATAR_SIGNING_KEY": "0123456789abcdef-demo-key"})
+	out := stdout.String()
+	if !strings.Contains(out, "not served while AVATAR_SIGNING_KEY is set") || strings.Contains(out, "/demo/crm.html") {
+		t.Errorf("demo output with a key:\n%s", out)
+	}
+	if resp, _ := get(t, base+"/demo/crm.html"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/demo/crm.html = %d, want 404", resp.StatusCode)
+	}
+	i := strings.Index(out, base+"/avatar/")
+	if i < 0 {
+		t.Fatalf("no avatar URL printed:\n%s", out)
+	}
+	u := strings.Fields(out[i:])[0]
+	if resp, _ := get(t, u); resp.StatusCode != http.StatusOK || !strings.Contains(u, "&sig=") {
+		t.Errorf("printed URL %s: %d", u, resp.StatusCode)
+	}
+}

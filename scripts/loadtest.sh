@@ -49,7 +49,11 @@ say() { printf '%s\n' "loadtest: $*" >&2; }
 if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
   [ "$(id -u)" = 0 ] || { echo "nginx and wrk are needed: sudo apt-get install -y nginx wrk" >&2; exit 1; }
   say "installing nginx and wrk (Debian packages)"
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null
+  apt-get update -qq >/dev/null
+  # nginx's package starts the system service (on :80, all addresses); this
+  # script runs its own nginx on 127.0.0.1, so the service is stopped again.
+  RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx wrk >/dev/null
+  if command -v service >/dev/null 2>&1; then service nginx stop >/dev/null 2>&1 || true; fi
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 MINIO=${AVATAR_MINIO_BIN:-$(command -v minio || echo "$(go env GOPATH)/bin/minio")}
