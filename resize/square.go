@@ -61,6 +61,7 @@ func square(img image.Image, size int, pooled bool) (image.Image, func()) {
 			out := image.NewRGBA(image.Rect(0, 0, size, size))
 			src := plane{pix: m.Pix[m.PixOffset(crop.Min.X, crop.Min.Y):], stride: m.Stride, w: side, h: side, c: 4}
 			resample(plane{pix: out.Pix, stride: out.Stride, w: size, h: size, c: 4}, src)
+			clampToAlpha(out.Pix)
 			return out, noop
 		case *image.NRGBA:
 			return squareNRGBA(m, crop, size), noop
@@ -100,7 +101,21 @@ func squareNRGBA(m *image.NRGBA, crop image.Rectangle, size int) image.Image {
 	}
 	out := image.NewRGBA(image.Rect(0, 0, size, size))
 	resample(plane{pix: out.Pix, stride: out.Stride, w: size, h: size, c: 4}, pm)
+	clampToAlpha(out.Pix)
 	return out
+}
+
+// clampToAlpha keeps resampled premultiplied RGBA valid (c <= a). Lanczos
+// overshoots each channel on its own, colour more than alpha at a sharp
+// opaque/transparent edge, and both consumers of c > a wrap around:
+// draw.Over onto white in forJPEG and image/png's un-premultiply turn a
+// white edge black. The pass is over the output only; with alpha 255
+// everywhere it changes nothing.
+func clampToAlpha(pix []uint8) {
+	for i := 0; i+3 < len(pix); i += 4 {
+		q := pix[i : i+4 : i+4]
+		q[0], q[1], q[2] = min(q[0], q[3]), min(q[1], q[3]), min(q[2], q[3])
+	}
 }
 
 // chromaStep is the luma pixels per chroma sample for each ratio.
