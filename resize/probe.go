@@ -27,7 +27,9 @@ type codec struct {
 var (
 	codecJPEG = &codec{"jpeg",
 		func(r *bytes.Reader) (image.Config, error) { return jpeg.DecodeConfig(r) },
-		func(r *bytes.Reader) (image.Image, error) { return jpeg.Decode(r) }}
+		// jpegscale at scale 1 is image/jpeg plus the scan limits, which
+		// bound the CPU a few KB of progressive scans can take.
+		func(r *bytes.Reader) (image.Image, error) { return jpegscale.Decode(r, 1) }}
 	codecPNG = &codec{"png",
 		func(r *bytes.Reader) (image.Config, error) { return png.DecodeConfig(r) },
 		func(r *bytes.Reader) (image.Image, error) { return png.Decode(r) }}

@@ -166,6 +166,64 @@ func TestBombRefusedCheaply(t *testing.T) {
 	}
 }
 
+// manyScansJPEG builds a w x h gray progressive JPEG of n AC refinement
+// scans, each one EOB run: about 12 bytes a scan, yet image/jpeg walks
+// every block per scan (libjpeg-turbo's LJT-01-003).
+func manyScansJPEG(w, h, n int) []byte {
+	var b bytes.Buffer
+	seg := func(marker byte, p []byte) {
+		b.Write([]byte{0xff, marker, byte((len(p) + 2) >> 8), byte(len(p) + 2)})
+		b.Write(p)
+	}
+	b.Write([]byte{0xff, 0xd8})
+	seg(0xdb, append([]byte{0}, bytes.Repeat([]byte{1}, 64)...))
+	seg(0xc2, []byte{8, byte(h >> 8), byte(h), byte(w >> 8), byte(w), 1, 1, 0x11, 0})
+	// One 1-bit code (0) per table: DC symbol 0; AC 0xe0, an EOB run of
+	// 2^14 plus 14 value bits.
+	seg(0xc4, append([]byte{0x00, 1}, append(make([]byte, 15), 0x00)...))
+	seg(0xc4, append([]byte{0x10, 1}, append(make([]byte, 15), 0xe0)...))
+	// Each EOB run is 15 zero bits (the code, then 14 value bits of 0: a
+	// run of exactly 2^14); a last run past the end is harmless. The
+	// final byte is padded with 1 bits.
+	bits := 15 * (((w+7)/8*((h+7)/8) + 1<<14 - 1) >> 14)
+	data := make([]byte, bits/8, bits/8+1)
+	if bits%8 != 0 {
+		data = append(data, 0xff>>(bits%8))
+	}
+	for range n {
+		seg(0xda, []byte{1, 1, 0x00, 1, 63, 0x10})
+		b.Write(data)
+	}
+	b.Write([]byte{0xff, 0xd9})
+	return b.Bytes()
+}
+
+// TestManyScansRefusedCheaply: a 2048x2048 progressive JPEG of a thousand
+// EOB-run scans (12 KB; about 20 s of CPU through image/jpeg) is refused
+// with ErrUnsupported by every entry point, shrink-on-load or not, after
+// the 16 passes the scan budget allows.
+func TestManyScansRefusedCheaply(t *testing.T) {
+	src := manyScansJPEG(2048, 2048, 1000)
+	for _, tc := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"Decode", func() error { _, err := Decode(src, Limits{}); return err }},
+		{"Render 128", func() error { _, err := Render(src, Spec{Size: 128}, Limits{}); return err }},
+		{"Render full size", func() error { _, err := Render(src, Spec{}, Limits{}); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.fn(); !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("err = %v, want ErrUnsupported", err)
+			}
+		})
+	}
+	// The same shape within the budget still decodes.
+	if _, err := Decode(manyScansJPEG(64, 64, 16), Limits{}); err != nil {
+		t.Errorf("16 scans: %v", err)
+	}
+}
+
 func TestDecode(t *testing.T) {
 	jpg := jpegBytes(t, photo(64, 48, 1), 80)
 	png := pngBytes(t, photo(20, 30, 1))

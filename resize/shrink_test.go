@@ -1,7 +1,9 @@
 package resize
 
 import (
+	"bytes"
 	"image"
+	"image/jpeg"
 	"testing"
 
 	"github.com/avatarproxy/avatarproxy/internal/testkit"
@@ -62,11 +64,12 @@ func TestDecodeForSquareBounds(t *testing.T) {
 	}
 }
 
-// renderFullDecode is Render without shrink-on-load: the previous path,
-// kept here as the baseline the scaled decode is measured against.
+// renderFullDecode is Render without shrink-on-load, decoding with
+// image/jpeg: the previous path, kept here as the baseline the scaled
+// decode is measured against (Decode itself now goes through jpegscale).
 func renderFullDecode(tb testing.TB, src []byte, spec Spec) []byte {
 	tb.Helper()
-	img, err := Decode(src, Limits{})
+	img, err := jpeg.Decode(bytes.NewReader(src))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -10,8 +10,12 @@
 // 1/4 scale; see scale.go), the planes are allocated at the scaled size,
 // and the colour conversion uses image/draw instead of std-internal
 // imageutil. At scale 1 the output is byte-identical to image/jpeg, and
-// errors are image/jpeg's own FormatError and UnsupportedError types. The
-// code stays bounds-checked Go like the original, so the risk from hostile
-// input is a panic or a hang rather than memory corruption;
-// FuzzDecodeScaled covers it.
+// errors are image/jpeg's own FormatError and UnsupportedError types. One
+// addition: a file with more than 100 scans, or whose scans visit the
+// frame's blocks more than 16 times on average, is refused with an
+// UnsupportedError, because image/jpeg spends a full pass per scan however
+// few bytes the scan has. The code stays bounds-checked Go like the
+// original, so the risk from hostile input is a panic or a hang rather
+// than memory corruption; FuzzDecodeScaled covers panics, and the scan
+// limits bound the work (fuzzing cannot find a slow input).
 package jpegscale

@@ -23,6 +23,24 @@ type UnsupportedError = jpeg.UnsupportedError
 
 var errUnsupportedSubsamplingRatio = UnsupportedError("luma/chroma subsampling ratio")
 
+// maxScans and maxScanVisits bound the work of one decode. Each scan walks
+// every block of its components, and a progressive AC scan made of EOB runs
+// costs a few bytes however many blocks it covers (libjpeg-turbo's
+// LJT-01-003), so without a bound a few KB of scans buy minutes of CPU.
+// libjpeg's progressive script has 10 scans and visits each block 4 to 6
+// times; mozjpeg's optimised scripts stay within a few dozen scans.
+const (
+	maxScans = 100
+	// maxScanVisits is the block visits allowed over all scans, per block
+	// of the frame: an average of 16 passes.
+	maxScanVisits = 16
+)
+
+var (
+	errTooManyScans = UnsupportedError("more than 100 scans")
+	errScanVisits   = UnsupportedError("scans visit each block more than 16 times")
+)
+
 // Component specification, specified in section B.2.2.
 type component struct {
 	h  int   // Horizontal sampling factor.
@@ -125,6 +143,10 @@ type decoder struct {
 
 	ri    int // Restart Interval.
 	nComp int
+	// scans counts SOS segments and visits the blocks they walked, against
+	// maxScans and maxScanVisits.
+	scans  int
+	visits int64
 
 	// As per section 4.5, there are four modes of operation (selected by the
 	// SOF? markers): sequential DCT, progressive DCT, lossless and

@@ -16,13 +16,13 @@ var ErrDenom = errors.New("jpegscale: scale denominator must be 1, 2, 4 or 8")
 // image.Rect(0, 0, ceil(w/denom), ceil(h/denom)) for a w x h JPEG, and its
 // type is what image/jpeg.Decode returns for the same input (*image.YCbCr,
 // *image.Gray, *image.RGBA or *image.CMYK). With denom 1 the pixels are
-// byte-identical to image/jpeg.Decode. Otherwise each output sample is the
-// area average of the denom x denom full-resolution samples it covers, of
-// the block with its frequencies above the scaled image's Nyquist limit
-// dropped (see scaleMatrix), computed from the DCT coefficients without a
-// full-size inverse DCT; at
-// the right and bottom edges a partial cell also averages the block's
-// padding, as libjpeg does. Errors are image/jpeg's FormatError and
+// byte-identical to image/jpeg.Decode, which, unlike Decode, also takes
+// files past the scan limits (see the package doc). Otherwise each output
+// sample is the area average of the denom x denom full-resolution samples
+// it covers, of the block with its frequencies above the scaled image's
+// Nyquist limit dropped (see scaleMatrix), computed from the DCT
+// coefficients without a full-size inverse DCT; at the right and bottom
+// edges a partial cell also averages the block's padding, as libjpeg does. Errors are image/jpeg's FormatError and
 // UnsupportedError, or an I/O error from r, or ErrDenom.
 func Decode(r io.Reader, denom int) (image.Image, error) {
 	var bs int

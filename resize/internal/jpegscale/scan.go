@@ -152,6 +152,20 @@ func (d *decoder) processSOS(n int) error {
 	h0, v0 := d.comp[0].h, d.comp[0].v // The h and v values from the Y components.
 	mxx := (d.width + 8*h0 - 1) / (8 * h0)
 	myy := (d.height + 8*v0 - 1) / (8 * v0)
+	if d.scans++; d.scans > maxScans {
+		return errTooManyScans
+	}
+	var frame, visits int64
+	for _, c := range d.comp[:d.nComp] {
+		frame += int64(mxx * myy * c.h * c.v)
+	}
+	for _, sc := range scan[:nComp] {
+		c := d.comp[sc.compIndex]
+		visits += int64(mxx * myy * c.h * c.v)
+	}
+	if d.visits += visits; d.visits > maxScanVisits*frame {
+		return errScanVisits
+	}
 	if d.img1 == nil && d.img3 == nil {
 		d.makeImg(mxx, myy)
 	}

@@ -29,6 +29,8 @@ func fuzzSeeds(tb testing.TB) map[string][]byte {
 		"go-420-truncated":    c420[:len(c420)-40],
 		"q50-444":             read("video-001.q50.444.jpeg"),
 		"q50-420-progressive": read("video-001.q50.420.progressive.jpeg"),
+		"many-scans-gray":     manyScans(16, 16, []byte{0x11}, []int{0}, maxScanVisits+1),
+		"many-scans-410":      manyScans(32, 16, []byte{0x42, 0x11, 0x11}, []int{1, 2}, maxScans+1),
 	}
 }
 
