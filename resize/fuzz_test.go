@@ -88,7 +88,7 @@ func fuzzSeeds(tb testing.TB) []fuzzSeed {
 		{"webp-alpha-1x1", webpAlpha, 1, uint8(JPEG)},
 		{"webp-header-only", webpAlpha[:30], 8, uint8(JPEG)},
 		{"png-bomb", bombPNG(tb, 30000, 30000, 1), 128, uint8(JPEG)},
-		{"jpeg-many-scans", manyScansJPEG(16, 16, 17), 8, uint8(JPEG)},
+		{"jpeg-many-scans", manyScansJPEG(16, 16, 1, 17), 8, uint8(JPEG)},
 		{"html", []byte("<html>nope</html>"), 128, 0},
 	}
 }

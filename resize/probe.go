@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/draw"
 	"image/gif"
 	"image/jpeg"
@@ -96,7 +97,9 @@ func otherImage(b []byte) string {
 // Probe identifies src by its magic bytes and reads only its header: it
 // checks Limits.MaxBytes before parsing and Limits.MaxPixels before any
 // decode, so hostile input is refused without allocating pixel memory.
-// src is only read.
+// Formats that decode to more than 4 bytes a pixel (progressive or CMYK
+// JPEG, 16-bit or interlaced PNG) are held to the same memory, MaxPixels*4
+// bytes, so fewer of their pixels pass. src is only read.
 func Probe(src []byte, lim Limits) (Info, error) {
 	_, info, err := probe(src, lim)
 	return info, err
@@ -119,10 +122,48 @@ func probe(src []byte, lim Limits) (*codec, Info, error) {
 		return nil, Info{}, fmt.Errorf("%w: %s declares %dx%d", ErrCorrupt, c.name, info.Width, info.Height)
 	}
 	// int64: two int32-sized edges must not overflow on 32-bit platforms.
-	if max := lim.maxPixels(); int64(info.Width)*int64(info.Height) > max {
+	max := lim.maxPixels()
+	if int64(info.Width)*int64(info.Height) > max {
 		return nil, Info{}, fmt.Errorf("%w: %s %dx%d > %d", ErrTooManyPixels, c.name, info.Width, info.Height, max)
 	}
+	need, err := decodeMemory(c, src, cfg)
+	if err != nil {
+		return nil, Info{}, classify(c, err)
+	}
+	if need > 4*max {
+		return nil, Info{}, fmt.Errorf("%w: %s %dx%d takes %d MiB to decode > %d MiB",
+			ErrTooManyPixels, c.name, info.Width, info.Height, need>>20, 4*max>>20)
+	}
 	return c, info, nil
+}
+
+// decodeMemory is about what decoding src allocates, from its header:
+// probe holds it to 4 bytes per pixel of MaxPixels, the memory of an 8-bit
+// RGBA image at the cap, so that formats which take more per pixel get
+// proportionally fewer. A progressive JPEG keeps 4 bytes of coefficients
+// per pixel per component on top of its planes, and a 4-component one a
+// CMYK copy (a progressive CMYK JPEG: 24 bytes a pixel); a 16-bit PNG
+// decodes to 8, and an interlaced PNG holds a pass of up to half the image
+// besides. Other formats decode to at most 4 bytes a pixel (a GIF whose
+// frame does not cover the screen: 1 more, for the canvas).
+func decodeMemory(c *codec, src []byte, cfg image.Config) (int64, error) {
+	px := int64(cfg.Width) * int64(cfg.Height)
+	switch c {
+	case codecJPEG:
+		return jpegscale.DecodeMemory(bytes.NewReader(src))
+	case codecPNG:
+		bpp := int64(4)
+		if cfg.ColorModel == color.RGBA64Model || cfg.ColorModel == color.NRGBA64Model {
+			bpp = 8
+		}
+		// IHDR's interlace method, after the signature, chunk length and
+		// type, width, height, depth, colour type, compression and filter.
+		if len(src) > 28 && src[28] == 1 {
+			bpp += bpp / 2
+		}
+		return px * bpp, nil
+	}
+	return px * 4, nil
 }
 
 // classify maps a decoder error onto ErrUnsupported (a feature the decoder

@@ -36,13 +36,20 @@ func pngChunk(b []byte, typ string, data []byte) []byte {
 // bombPNG builds a small, well-formed PNG whose header declares w x h RGBA
 // pixels, with the first rows of zero pixel data: a decompression bomb.
 func bombPNG(tb testing.TB, w, h, rows int) []byte {
+	return zeroPNG(tb, w, h, 8, 0, rows)
+}
+
+// zeroPNG is an RGBA PNG of w x h at depth 8 or 16, interlaced (Adam7) or
+// not, with rows rows of zero data: all of them make a valid
+// non-interlaced file, fewer a truncated one.
+func zeroPNG(tb testing.TB, w, h int, depth, interlace byte, rows int) []byte {
 	tb.Helper()
 	ihdr := binary.BigEndian.AppendUint32(nil, uint32(w))
 	ihdr = binary.BigEndian.AppendUint32(ihdr, uint32(h))
-	ihdr = append(ihdr, 8, 6, 0, 0, 0) // 8-bit RGBA, deflate, no filter, no interlace
+	ihdr = append(ihdr, depth, 6, 0, 0, interlace) // RGBA, deflate, filter 0
 	var z bytes.Buffer
 	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
-	row := make([]byte, 1+4*w)
+	row := make([]byte, 1+4*w*int(depth/8))
 	for range rows {
 		zw.Write(row)
 	}
@@ -111,6 +118,8 @@ func TestProbe(t *testing.T) {
 		{"jpeg claims 65535x65535", hugeJPEG(t, 65535, 65535), Limits{}, Info{}, ErrTooManyPixels},
 		{"over a custom pixel limit", jpg, Limits{MaxPixels: 64*48 - 1}, Info{}, ErrTooManyPixels},
 		{"at a custom pixel limit", jpg, Limits{MaxPixels: 64 * 48}, Info{"jpeg", 64, 48}, nil},
+		{"jpeg at the default pixel limit", hugeJPEG(t, 2048, 2048), Limits{}, Info{"jpeg", 2048, 2048}, nil},
+		{"jpeg over the default pixel limit", hugeJPEG(t, 2049, 2048), Limits{}, Info{}, ErrTooManyPixels},
 		{"jpeg claims 0 wide", hugeJPEG(t, 0, 16), Limits{}, Info{}, ErrCorrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,10 +175,11 @@ func TestBombRefusedCheaply(t *testing.T) {
 	}
 }
 
-// manyScansJPEG builds a w x h gray progressive JPEG of n AC refinement
-// scans, each one EOB run: about 12 bytes a scan, yet image/jpeg walks
-// every block per scan (libjpeg-turbo's LJT-01-003).
-func manyScansJPEG(w, h, n int) []byte {
+// manyScansJPEG builds a w x h progressive JPEG of comps components (1:
+// gray, 4: Adobe CMYK) and n AC refinement scans, scan i of component
+// i%comps, each one EOB run: about 12 bytes a scan, yet image/jpeg walks
+// every block of the component per scan (libjpeg-turbo's LJT-01-003).
+func manyScansJPEG(w, h, comps, n int) []byte {
 	var b bytes.Buffer
 	seg := func(marker byte, p []byte) {
 		b.Write([]byte{0xff, marker, byte((len(p) + 2) >> 8), byte(len(p) + 2)})
@@ -177,7 +187,14 @@ func manyScansJPEG(w, h, n int) []byte {
 	}
 	b.Write([]byte{0xff, 0xd8})
 	seg(0xdb, append([]byte{0}, bytes.Repeat([]byte{1}, 64)...))
-	seg(0xc2, []byte{8, byte(h >> 8), byte(h), byte(w >> 8), byte(w), 1, 1, 0x11, 0})
+	if comps == 4 {
+		seg(0xee, []byte("Adobe\x00\x64\x00\x00\x00\x00\x00")) // transform 0: CMYK
+	}
+	sof := []byte{8, byte(h >> 8), byte(h), byte(w >> 8), byte(w), byte(comps)}
+	for i := range comps {
+		sof = append(sof, byte(i+1), 0x11, 0)
+	}
+	seg(0xc2, sof)
 	// One 1-bit code (0) per table: DC symbol 0; AC 0xe0, an EOB run of
 	// 2^14 plus 14 value bits.
 	seg(0xc4, append([]byte{0x00, 1}, append(make([]byte, 15), 0x00)...))
@@ -190,20 +207,21 @@ func manyScansJPEG(w, h, n int) []byte {
 	if bits%8 != 0 {
 		data = append(data, 0xff>>(bits%8))
 	}
-	for range n {
-		seg(0xda, []byte{1, 1, 0x00, 1, 63, 0x10})
+	for i := range n {
+		seg(0xda, []byte{1, byte(i%comps + 1), 0x00, 1, 63, 0x10})
 		b.Write(data)
 	}
 	b.Write([]byte{0xff, 0xd9})
 	return b.Bytes()
 }
 
-// TestManyScansRefusedCheaply: a 2048x2048 progressive JPEG of a thousand
-// EOB-run scans (12 KB; about 20 s of CPU through image/jpeg) is refused
-// with ErrUnsupported by every entry point, shrink-on-load or not, after
-// the 16 passes the scan budget allows.
+// TestManyScansRefusedCheaply: a 1600x1600 progressive JPEG (inside the
+// default pixel and memory caps) of a thousand EOB-run scans, 16 KB that
+// take seconds of CPU through image/jpeg, is refused with ErrUnsupported
+// by every entry point, shrink-on-load or not, after the 16 passes the
+// scan budget allows.
 func TestManyScansRefusedCheaply(t *testing.T) {
-	src := manyScansJPEG(2048, 2048, 1000)
+	src := manyScansJPEG(1600, 1600, 1, 1000)
 	for _, tc := range []struct {
 		name string
 		fn   func() error
@@ -219,8 +237,55 @@ func TestManyScansRefusedCheaply(t *testing.T) {
 		})
 	}
 	// The same shape within the budget still decodes.
-	if _, err := Decode(manyScansJPEG(64, 64, 16), Limits{}); err != nil {
+	if _, err := Decode(manyScansJPEG(64, 64, 1, 16), Limits{}); err != nil {
 		t.Errorf("16 scans: %v", err)
+	}
+}
+
+// TestMemoryBudget: the pixel cap holds a decode to 4 bytes a pixel of
+// MaxPixels; formats that take more are refused from their header when
+// they would pass that, and decode when they fit. The progressive CMYK
+// file (about 300 bytes at 4000x4000) took 366 MiB to Decode under the
+// old 16 MP cap; at 2048x2048 it would take 100 MiB.
+func TestMemoryBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		src     []byte
+		wantErr error
+	}{
+		{"progressive CMYK 4000x4000", manyScansJPEG(4000, 4000, 4, 4), ErrTooManyPixels},
+		{"progressive CMYK 2048x2048", manyScansJPEG(2048, 2048, 4, 4), ErrTooManyPixels},
+		{"progressive gray 2048x2048", manyScansJPEG(2048, 2048, 1, 1), ErrTooManyPixels},
+		{"16-bit PNG 2048x2048", zeroPNG(t, 2048, 2048, 16, 0, 1), ErrTooManyPixels},
+		{"interlaced PNG 2048x2048", zeroPNG(t, 2048, 2048, 8, 1, 1), ErrTooManyPixels},
+		{"progressive CMYK 800x800", manyScansJPEG(800, 800, 4, 4), nil},
+		{"progressive gray 1600x1600", manyScansJPEG(1600, 1600, 1, 1), nil},
+		{"16-bit PNG 1024x1024", zeroPNG(t, 1024, 1024, 16, 0, 1024), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			decode := func() error { _, err := Decode(tc.src, Limits{}); return err }
+			render := func() error { _, err := Render(tc.src, Spec{Size: 128}, Limits{}); return err }
+			for _, err := range []error{decode(), render()} {
+				if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+			}
+			if tc.wantErr == nil {
+				return
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			const runs = 10
+			for range runs {
+				decode()
+				render()
+			}
+			runtime.ReadMemStats(&after)
+			// Headers only: tens of KB at most.
+			if perRun := (after.TotalAlloc - before.TotalAlloc) / (2 * runs); perRun > 1<<20 {
+				t.Errorf("allocated %d bytes per call, want < 1 MiB", perRun)
+			}
+		})
 	}
 }
 
@@ -244,7 +309,7 @@ func TestDecode(t *testing.T) {
 		{"truncated png", png[:len(png)-40], 0, 0, ErrCorrupt},
 		{"truncated gif", gifBytes(t, 30, 30)[:40], 0, 0, ErrCorrupt},
 		{"jpeg header claims 65535 square", hugeJPEG(t, 65535, 65535), 0, 0, ErrTooManyPixels},
-		{"jpeg header claims 3000x2000 (allowed, data missing)", hugeJPEG(t, 3000, 2000), 0, 0, ErrCorrupt},
+		{"jpeg header claims 2000x2000 (allowed, data missing)", hugeJPEG(t, 2000, 2000), 0, 0, ErrCorrupt},
 		{"html", []byte("<html>"), 0, 0, ErrNotImage},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,7 +32,7 @@ func TestRender(t *testing.T) {
 		{"empty", []byte{}, Spec{Size: 128}, 0, ErrNotImage},
 		{"truncated jpeg", jpg640[:len(jpg640)/3], Spec{Size: 128}, 0, ErrCorrupt},
 		{"unknown output format", jpg640, Spec{Size: 128, Format: 3}, 0, ErrUnsupported},
-		{"output over MaxPixels", jpg640, Spec{Size: 4001}, 0, ErrTooManyPixels},
+		{"output over MaxPixels", jpg640, Spec{Size: 2049}, 0, ErrTooManyPixels},
 		{"bomb", bombPNG(t, 30000, 30000, 4), Spec{Size: 128}, 0, ErrTooManyPixels},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

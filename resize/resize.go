@@ -35,9 +35,11 @@ func (f Format) String() string {
 	return fmt.Sprintf("Format(%d)", uint8(f))
 }
 
-// Default limits, used for zero (or negative) Limits fields.
+// Default limits, used for zero (or negative) Limits fields. WhatsApp
+// serves avatars at 640x640 (0.4 MP); 2048x2048 leaves room for other
+// sources and keeps one decode to about 16 MiB of pixels.
 const (
-	DefaultMaxPixels = 16_000_000
+	DefaultMaxPixels = 2048 * 2048
 	DefaultMaxBytes  = 8 << 20
 )
 
@@ -45,8 +47,10 @@ const (
 // or negative fields take the defaults.
 type Limits struct {
 	// MaxPixels bounds width*height of the source image, read from its
-	// header with DecodeConfig before any pixel buffer is allocated.
-	// Default DefaultMaxPixels (16 million: 4000x4000).
+	// header with DecodeConfig before any pixel buffer is allocated, and
+	// the decode's memory to MaxPixels*4 bytes: a progressive JPEG, a CMYK
+	// one or a 16-bit PNG takes more per pixel, so fewer of its pixels
+	// pass (see Probe). Default DefaultMaxPixels (4 MP: 2048x2048).
 	MaxPixels int
 	// MaxBytes bounds the encoded input; larger input is refused before
 	// parsing. Default DefaultMaxBytes (8 MiB).
@@ -83,7 +87,8 @@ var (
 	// accepted (BMP, TIFF, HEIC/AVIF, SVG, animated WebP, arithmetic JPEG...),
 	// or an output Format that does not exist.
 	ErrUnsupported = errors.New("resize: unsupported image format")
-	// ErrTooManyPixels: the header declares more than Limits.MaxPixels.
+	// ErrTooManyPixels: the header declares more than Limits.MaxPixels,
+	// or more than the decode's memory budget allows for its format.
 	ErrTooManyPixels = errors.New("resize: image has too many pixels")
 	// ErrTooLarge: the input is longer than Limits.MaxBytes.
 	ErrTooLarge = errors.New("resize: image too large")

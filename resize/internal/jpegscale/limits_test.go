@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"image/jpeg"
 	"reflect"
+	"runtime"
 	"testing"
 )
 
@@ -97,5 +98,41 @@ func TestScanLimits(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// DecodeMemory is what Decode at scale 1 allocates less tables and
+// buffers (about 60 KB): planes, progressive coefficients and colour
+// copies. It may only overstate, where a progressive file leaves a
+// component without scans (its coefficients are allocated on first use).
+func TestDecodeMemory(t *testing.T) {
+	type memSample struct {
+		sample
+		exact bool
+	}
+	var all []memSample
+	for _, s := range samples(t) {
+		all = append(all, memSample{s, true})
+	}
+	all = append(all,
+		memSample{sample{"progressive gray 400x300", manyScans(400, 300, []byte{0x11}, []int{0}, 1)}, true},
+		memSample{sample{"progressive 4:1:0, Cb scans only", manyScans(640, 480, []byte{0x42, 0x11, 0x11}, []int{1}, 1)}, false},
+	)
+	const slack = 128 << 10
+	for _, s := range all {
+		est, err := DecodeMemory(bytes.NewReader(s.data))
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if _, err := Decode(bytes.NewReader(s.data), 1); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		runtime.ReadMemStats(&after)
+		got := int64(after.TotalAlloc - before.TotalAlloc)
+		if got > est+slack || s.exact && got < est {
+			t.Errorf("%s: Decode allocated %d bytes, DecodeMemory says %d", s.name, got, est)
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"image"
 	"io"
 	"math"
+	"sync"
+	"unsafe"
 )
 
 // ErrDenom is returned by Decode for a scale denominator other than 1, 2, 4
@@ -190,3 +192,44 @@ func lowpass(b *block, n int) {
 		}
 	}
 }
+
+// DecodeMemory reads r's headers, up to the frame header or the first
+// scan, and returns the bytes Decode(r, 1) allocates for the image, which
+// bounds every scale: the planes (64 bytes per 8x8 block), for a
+// progressive file every block's coefficients (256 bytes a block, held at
+// full size at every scale), and the RGBA or CMYK copy of an RGB, CMYK or
+// YCbCrK file. Tables and buffers (under 50 KB) are left out, and so is
+// the RGBA copy of a file that an APP14 after its first scan turns into
+// RGB (4 bytes per pixel). Errors are those of Decode.
+func DecodeMemory(r io.Reader) (int64, error) {
+	d := headerDecoders.Get().(*decoder)
+	defer func() {
+		*d = decoder{}
+		headerDecoders.Put(d)
+	}()
+	d.denom, d.bs = 1, 8
+	if _, err := d.decode(r, true); err != nil {
+		return 0, err
+	}
+	if d.nComp == 0 {
+		return 0, FormatError("missing SOF marker")
+	}
+	h0, v0 := d.comp[0].h, d.comp[0].v
+	mcus := int64((d.width+8*h0-1)/(8*h0)) * int64((d.height+8*v0-1)/(8*v0))
+	var blocks int64
+	for _, c := range d.comp[:d.nComp] {
+		blocks += mcus * int64(c.h*c.v)
+	}
+	n := blocks * blockSize
+	if d.progressive {
+		n += blocks * int64(unsafe.Sizeof(block{}))
+	}
+	if d.nComp == 4 || d.nComp == 3 && d.isRGB() {
+		n += 4 * int64(d.width) * int64(d.height)
+	}
+	return n, nil
+}
+
+// headerDecoders saves DecodeMemory, which runs before every decode, from
+// allocating a decoder (about 45 KB, mostly Huffman tables it never fills).
+var headerDecoders = sync.Pool{New: func() any { return new(decoder) }}
