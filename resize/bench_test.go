@@ -49,6 +49,11 @@ func BenchmarkRender640to128(b *testing.B) {
 	benchRender(b, benchSrc(), Spec{Size: 128, Format: JPEG})
 }
 
+// An odd size: its chroma planes cannot be half the luma's.
+func BenchmarkRender640to127(b *testing.B) {
+	benchRender(b, benchSrc(), Spec{Size: 127, Format: JPEG})
+}
+
 // PNG output from the same JPEG source (the Spec.Format=PNG case).
 func BenchmarkRender640to128PNG(b *testing.B) {
 	benchRender(b, benchSrc(), Spec{Size: 128, Format: PNG})

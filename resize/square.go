@@ -137,18 +137,23 @@ func chromaStep(r image.YCbCrSubsampleRatio) (sx, sy int, ok bool) {
 	return 0, 0, false
 }
 
-// squareYCbCr resizes the three planes separately and always produces
-// 4:2:0, which is what image/jpeg writes anyway. The chroma window is the
-// chroma samples touching the luma crop; for crops not aligned to the
-// subsampling grid that is off by under one chroma sample, which is
-// invisible at avatar sizes.
+// squareYCbCr resizes the three planes separately and produces 4:2:0,
+// which is what image/jpeg writes anyway, or 4:4:4 at odd sizes: there
+// (size+1)/2 chroma samples would cover size+1 luma pixels, and resampling
+// the chroma window onto them would draw the chroma up to a pixel right of
+// and below the luma. The chroma window is the chroma samples touching the
+// luma crop; for crops not aligned to the subsampling grid that is off by
+// under one chroma sample, which is invisible at avatar sizes.
 func squareYCbCr(m *image.YCbCr, crop image.Rectangle, size int, pooled bool) (image.Image, func(), bool) {
 	sx, sy, ok := chromaStep(m.SubsampleRatio)
 	if !ok {
 		return nil, nil, false
 	}
 	side := crop.Dx()
-	cs := (size + 1) / 2
+	cs, ratio := size/2, image.YCbCrSubsampleRatio420
+	if size%2 == 1 {
+		cs, ratio = size, image.YCbCrSubsampleRatio444
+	}
 	n := size*size + 2*cs*cs
 	var buf *[]byte
 	var pix []byte
@@ -166,7 +171,7 @@ func squareYCbCr(m *image.YCbCr, crop image.Rectangle, size int, pooled bool) (i
 		Cr:             pix[size*size+cs*cs:],
 		YStride:        size,
 		CStride:        cs,
-		SubsampleRatio: image.YCbCrSubsampleRatio420,
+		SubsampleRatio: ratio,
 		Rect:           image.Rect(0, 0, size, size),
 	}
 	resample(plane{pix: out.Y, stride: size, w: size, h: size, c: 1},

@@ -368,3 +368,40 @@ func flatten(c color.NRGBA) color.NRGBA {
 	f := func(v uint8) uint8 { return uint8((int(v)*a + 255*(255-a) + 127) / 255) }
 	return color.NRGBA{f(c.R), f(c.G), f(c.B), 255}
 }
+
+// At an odd size, (size+1)/2 chroma samples cover size+1 luma pixels: a
+// 4:2:0 result drew the chroma stretched by (size+1)/size against the
+// luma, up to a pixel off at the far edge. A red|blue split must come out
+// with the colour edge where the luma edge is.
+func TestSquareOddSizeChroma(t *testing.T) {
+	m := image.NewRGBA(image.Rect(0, 0, 640, 640))
+	for i := 0; i < len(m.Pix); i += 4 {
+		c := [4]uint8{220, 30, 30, 255}
+		if i/4%640 >= 320 {
+			c = [4]uint8{30, 30, 220, 255}
+		}
+		copy(m.Pix[i:], c[:])
+	}
+	src := jpegBytes(t, m, 95)
+	at := func(size, x int) color.NRGBA {
+		t.Helper()
+		out, err := Render(src, Spec{Size: size, Format: PNG}, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return color.NRGBAModel.Convert(decodeAs(t, out, PNG).At(x, size/2)).(color.NRGBA)
+	}
+	// Size 7: the centre pixel straddles the edge, an even mix
+	// (imaging: 125,30,125).
+	if c := at(7, 3); abs(int(c.R)-int(c.B)) >= 60 {
+		t.Errorf("size 7: centre pixel %v, want red and blue mixed", c)
+	}
+	// Size 9: x=5 lies right of the edge (imaging: 17,30,234).
+	if c := at(9, 5); c.B < 180 || c.R > 60 {
+		t.Errorf("size 9: pixel x=5 is %v, want blue", c)
+	}
+	// Size 8 (4:2:0, unchanged): x=4 is the first blue pixel.
+	if c := at(8, 4); c.B < 180 || c.R > 60 {
+		t.Errorf("size 8: pixel x=4 is %v, want blue", c)
+	}
+}
