@@ -1,8 +1,10 @@
 package resize
 
 import (
+	"bytes"
 	"errors"
 	"image"
+	"reflect"
 	"sync"
 	"testing"
 )
@@ -123,5 +125,33 @@ func TestRenderQualityVsImaging(t *testing.T) {
 	t.Logf("rendered JPEG vs imaging Lanczos JPEG: PSNR %.1f dB, luma %.1f dB", p, pl)
 	if p < 30 || pl < 33 {
 		t.Errorf("PSNR %.1f dB (luma %.1f dB), want >= 30 dB (luma >= 33 dB)", p, pl)
+	}
+}
+
+// The package doc says EXIF orientation is neither applied nor kept: a
+// JPEG tagged "rotate 90 CW" renders to the same pixels as the untagged
+// one, and the output carries no Exif segment.
+func TestRenderIgnoresEXIFOrientation(t *testing.T) {
+	plain := jpegBytes(t, photo(96, 64, 4), 90)
+	// APP1 "Exif\0\0", a big-endian TIFF header, one IFD entry:
+	// Orientation (0x0112), SHORT, count 1, value 6.
+	exif := []byte("Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00\x00\x00")
+	tagged := append([]byte{0xff, 0xd8, 0xff, 0xe1, 0, byte(len(exif) + 2)}, exif...)
+	tagged = append(tagged, plain[2:]...)
+	for _, f := range []Format{JPEG, PNG} {
+		want, err := Render(plain, Spec{Size: 48, Format: f}, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Render(tagged, Spec{Size: 48, Format: f}, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(got, []byte("Exif")) {
+			t.Errorf("%v output carries the Exif segment", f)
+		}
+		if !reflect.DeepEqual(decodeAs(t, got, f), decodeAs(t, want, f)) {
+			t.Errorf("%v: the orientation tag changed the pixels", f)
+		}
 	}
 }
