@@ -278,12 +278,17 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 		}
 	})
 	if fs.NArg() > 0 {
-		// Never quoted: what follows a slip such as "--allow-unsigned true"
-		// is often "--signing-key <key>", which the flag package stopped at.
-		errs = append(errs, fmt.Errorf("unexpected arguments after the flags: %d, not shown as they may hold secrets (bool flags take --flag=false, not --flag false)", fs.NArg()))
+		errs = append(errs, unexpectedArgs(fs.NArg()))
 	}
 	errs = append(errs, c.validate(failed)...)
 	return c, errors.Join(errs...)
+}
+
+// unexpectedArgs reports n arguments left after the flags. They are never
+// quoted: what follows a slip such as "--allow-unsigned true" is often
+// "--signing-key <key>", where the flag package stopped.
+func unexpectedArgs(n int) error {
+	return fmt.Errorf("unexpected arguments after the flags: %d, not shown as they may hold secrets (bool flags take --flag=false, not --flag false)", n)
 }
 
 // ListenAddress is the listen address that args (the server's flags, or
@@ -298,7 +303,7 @@ func ListenAddress(args []string, getenv func(string) string) (string, error) {
 		return "", err
 	}
 	if fs.NArg() > 0 {
-		return "", fmt.Errorf("unexpected arguments after the flags: %d, not shown as they may hold secrets", fs.NArg())
+		return "", unexpectedArgs(fs.NArg())
 	}
 	given := false
 	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "listen" })
