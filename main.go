@@ -116,6 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		NegativeTTL:      cfg.NegativeTTL,
 		MaxStale:         staleWindow(cfg.MaxStale),
 		FirstLoadTimeout: cfg.FirstLoadTimeout,
+		FillTimeout:      config.FillDeadline, // the limits config checks against
 		JPEGQuality:      cfg.JPEGQuality,
 		AdminToken:       cfg.AdminToken,
 		HideStatus:       cfg.HideStatus,

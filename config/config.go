@@ -219,11 +219,11 @@ const (
 	// every request a miss), and a max-age past 2^31 s means nothing to
 	// caches anyway.
 	maxTTL = 365 * 24 * time.Hour
-	// fillDeadline is the proxy's fixed deadline of one fill (resolve,
-	// download, resize; proxy.Config.FillTimeout's default): a longer
-	// first-load wait or CDN timeout could never be reached, and a fill may
-	// make two gateway calls (a dead link's replacement).
-	fillDeadline = 60 * time.Second
+	// FillDeadline is the deadline of one fill (resolve, download, resize),
+	// which main gives the proxy: a longer first-load wait or CDN timeout
+	// could never be reached, and a fill may make two gateway calls (a dead
+	// link's replacement).
+	FillDeadline = 60 * time.Second
 )
 
 // EnvName is the environment variable of a flag.
@@ -388,8 +388,8 @@ func (c *Config) validate(failed map[string]bool) []error {
 	default:
 		bad("upstream", "want greenapi, gowa, waha, evolution or none, got %q", c.Upstream)
 	}
-	if c.UpstreamTimeout < 0 || c.UpstreamTimeout > fillDeadline/2 {
-		bad("upstream-timeout", "want 0 (the gateway's own) up to %s (a fill, cut at %s, may make two gateway calls), got %s", fillDeadline/2, fillDeadline, c.UpstreamTimeout)
+	if c.UpstreamTimeout < 0 || c.UpstreamTimeout > FillDeadline/2 {
+		bad("upstream-timeout", "want 0 (the gateway's own) up to %s (a fill, cut at %s, may make two gateway calls), got %s", FillDeadline/2, FillDeadline, c.UpstreamTimeout)
 	}
 	if !(c.UpstreamRPS > 0 && c.UpstreamRPS <= 1000) {
 		bad("upstream-rps", "want >0 and <=1000, got %g", c.UpstreamRPS)
@@ -403,8 +403,8 @@ func (c *Config) validate(failed map[string]bool) []error {
 	if c.CDNMaxBytes < 1024 || c.CDNMaxBytes > 64<<20 {
 		bad("cdn-max-bytes", "want 1024..67108864, got %d", c.CDNMaxBytes)
 	}
-	if c.CDNTimeout <= 0 || c.CDNTimeout > fillDeadline {
-		bad("cdn-timeout", "want 1ns..%s (a fill is cut at %s), got %s", fillDeadline, fillDeadline, c.CDNTimeout)
+	if c.CDNTimeout <= 0 || c.CDNTimeout > FillDeadline {
+		bad("cdn-timeout", "want 1ns..%s (a fill is cut at %s), got %s", FillDeadline, FillDeadline, c.CDNTimeout)
 	}
 	if c.MemoryMB < 1 || c.MemoryMB > 1<<20 {
 		bad("memory-mb", "want 1..1048576, got %d", c.MemoryMB)
@@ -417,7 +417,7 @@ func (c *Config) validate(failed map[string]bool) []error {
 	}{
 		{"ttl", c.TTL, maxTTL, "365 days"},
 		{"negative-ttl", c.NegativeTTL, maxTTL, "365 days"},
-		{"first-load-timeout", c.FirstLoadTimeout, fillDeadline, "a fill is cut at " + fillDeadline.String()},
+		{"first-load-timeout", c.FirstLoadTimeout, FillDeadline, "a fill is cut at " + FillDeadline.String()},
 		{"shutdown-timeout", c.ShutdownTimeout, 0, ""},
 	} {
 		switch {
