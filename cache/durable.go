@@ -413,9 +413,9 @@ func (d *Durable) write(j *job) {
 // goroutine of its own so that a Store ignoring its context cannot hold the
 // caller, or a worker, past the deadline: such a call is abandoned, counted
 // in health until it returns, and answered with the context's error, which
-// the caller handles like any error of the Store. A goroutine per call costs well under a
-// microsecond, against a file read or a network round trip for the call
-// itself. done, if not nil, runs once fn has returned: before call returns,
+// the caller handles like any error of the Store. A goroutine per call
+// costs well under a microsecond, against a file read or a network round
+// trip for the call itself. done, if not nil, runs once fn has returned: before call returns,
 // or later on fn's goroutine when the call was abandoned. A parent that is
 // already done costs no Store call.
 func (d *Durable) call(parent context.Context, timeout time.Duration, fn func(context.Context) error, done func()) error {
@@ -577,7 +577,7 @@ func (h *health) admit() (t ticket, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
-	case h.abandoned >= h.maxAbandoned:
+	case h.stuckLocked():
 		return ticket{}, false
 	case !h.down:
 		return ticket{gen: h.gen}, true
@@ -594,7 +594,7 @@ func (h *health) admit() (t ticket, ok bool) {
 func (h *health) force() (t ticket, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return ticket{gen: h.gen}, h.abandoned < h.maxAbandoned
+	return ticket{gen: h.gen}, !h.stuckLocked()
 }
 
 // skipping reports whether calls are being skipped right now (down and
@@ -602,14 +602,18 @@ func (h *health) force() (t ticket, ok bool) {
 func (h *health) skipping() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.abandoned >= h.maxAbandoned || h.down && (h.probing || h.now().Before(h.until))
+	return h.stuckLocked() || h.down && (h.probing || h.now().Before(h.until))
 }
 
 func (h *health) isDown() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.down || h.abandoned >= h.maxAbandoned
+	return h.down || h.stuckLocked()
 }
+
+// stuckLocked reports whether maxAbandoned calls are still at the Store,
+// so no new one may go; h.mu is held.
+func (h *health) stuckLocked() bool { return h.abandoned >= h.maxAbandoned }
 
 // abandon counts a call given up at its deadline; abandonedReturned
 // uncounts it when it returns at last.
