@@ -428,7 +428,7 @@ func (s *Server) lookupVariant(req *avatarRequest, now time.Time) (*entry, age) 
 	kb := keyBufs.Get().(*[]byte)
 	*kb = appendVariantKey((*kb)[:0], req, false)
 	e, a := s.lookup(*kb, now)
-	if (a == ageExpired || e.status != string(upstream.StateOK)) && req.drawsName() {
+	if req.drawsName() && (a == ageExpired || e.status != string(upstream.StateOK)) {
 		*kb = appendVariantKey((*kb)[:0], req, true)
 		e, a = s.lookup(*kb, now)
 	}
