@@ -3,7 +3,7 @@
 # this machine, and prints one table. Everything listens on 127.0.0.1 only;
 # everything started here is stopped by PID on exit.
 #
-#   scripts/loadtest.sh                  # every scenario (about 12 minutes on 2 cores)
+#   scripts/loadtest.sh                  # every scenario (about 13 minutes on 2 cores)
 #   scripts/loadtest.sh hit 304          # some of: hit 304 large disk s3 render memory
 #
 # Settings (environment): DURATION=10 (seconds per wrk run), ROUNDS=3
@@ -125,12 +125,15 @@ start_fake() {
   FAKE_ENV+=(AVATAR_UPSTREAM_RPS=1000 AVATAR_UPSTREAM_CONCURRENCY=64)
 }
 
-mapfile -t PORTS < <("$LG" ports -n 6)
+mapfile -t PORTS < <("$LG" ports -n 8)
 P_PROXY=${PORTS[0]} P_NGINX=${PORTS[1]} P_S3=${PORTS[2]} P_S3C=${PORTS[3]} P_QUIET=${PORTS[4]} P_NGLOG=${PORTS[5]}
+P_NGCOPY=${PORTS[6]} P_NGCOPYLOG=${PORTS[7]}
 PROXY=http://127.0.0.1:$P_PROXY
 QUIET=http://127.0.0.1:$P_QUIET
 NGX=http://127.0.0.1:$P_NGINX
 NGXLOG=http://127.0.0.1:$P_NGLOG
+NGXCOPY=http://127.0.0.1:$P_NGCOPY
+NGXCOPYLOG=http://127.0.0.1:$P_NGCOPYLOG
 
 # --- nginx, its own config ----------------------------------------------------
 mkdir -p "$WORK/www/avatar" "$WORK/www/d" "$WORK/nginx/tmp"
@@ -168,6 +171,23 @@ http {
     root $WORK/www;
     add_header Cache-Control "public, max-age=86400";
     access_log $WORK/nginx/access.log combined buffer=64k flush=1s;
+  }
+  # The same two with sendfile off: nginx then reads the file into its
+  # buffer and sends headers and body in one writev. For a file of a few KB
+  # on loopback that is its fastest setting here (README, "Memory hits
+  # against nginx"), so the hit rows are also measured against it.
+  server {
+    listen 127.0.0.1:$P_NGCOPY;
+    root $WORK/www;
+    sendfile off;
+    add_header Cache-Control "public, max-age=86400";
+  }
+  server {
+    listen 127.0.0.1:$P_NGCOPYLOG;
+    root $WORK/www;
+    sendfile off;
+    add_header Cache-Control "public, max-age=86400";
+    access_log $WORK/nginx/access-copy.log combined buffer=64k flush=1s;
   }
 }
 EOF
@@ -272,17 +292,19 @@ if want hit || want 304; then
   grep -qi '^cache-status: avatarproxy; hit' "$WORK/hit.h" || { say "second request was not a memory hit"; cat "$WORK/hit.h" >&2; exit 1; }
   PETAG=$(awk -F': ' 'tolower($1) == "etag" {print $2}' "$WORK/hit.h" | tr -d '\r')
   start_nginx
-  cmp -s <(curl -fs "$NGX/avatar/79001234561@c.us.jpg") <(curl -fs "$PROXY$PATH1") || { say "nginx and avatarproxy bytes differ"; exit 1; }
+  for u in "$NGX" "$NGXCOPY"; do
+    cmp -s <(curl -fs "$u/avatar/79001234561@c.us.jpg") <(curl -fs "$PROXY$PATH1") || { say "nginx ($u) and avatarproxy bytes differ"; exit 1; }
+  done
   NETAG=$(curl -fsI "$NGX/avatar/79001234561@c.us.jpg" | awk -F': ' 'tolower($1) == "etag" {print $2}' | tr -d '\r')
   BYTES=$(stat -c %s "$WORK/www/avatar/79001234561@c.us.jpg")
-  NOTES+=("hit/304: one 128 px JPEG of $BYTES bytes, identical bytes from both; medians of $ROUNDS alternating ${DURATION}s wrk runs; access logs (avatarproxy's default; nginx's combined format, buffer=64k) go to files")
-  FILES=(hit.p hit.nl hit.q hit.n 304.p 304.nl)
+  NOTES+=("hit/304: one 128 px JPEG of $BYTES bytes, identical bytes from both; medians of $ROUNDS alternating ${DURATION}s wrk runs; access logs (avatarproxy's default; nginx's combined format, buffer=64k) go to files; \"nginx copying\": nginx with sendfile off, its fastest setting for this file here")
+  FILES=(hit.p hit.nl hit.ncl hit.q hit.n hit.nc 304.p 304.nl)
   for f in "${FILES[@]}" hit.state; do : >"$WORK/$f"; done
   for r in $(seq "$ROUNDS"); do
     before=$(core_ns)
     # Alternate who goes first, so drift on a shared machine hits both.
-    order=(p nl q n)
-    [ $((r % 2)) = 1 ] || order=(n q nl p)
+    order=(p nl ncl q n nc)
+    [ $((r % 2)) = 1 ] || order=(nc n q ncl nl p)
     for who in "${order[@]}"; do
       case $who in
       p)
@@ -293,8 +315,10 @@ if want hit || want 304; then
         if want hit; then wrk_run "$NGXLOG/avatar/79001234561@c.us.jpg" >>"$WORK/hit.nl"; fi
         if want 304; then wrk_run "$NGXLOG/avatar/79001234561@c.us.jpg" "If-None-Match: $NETAG" >>"$WORK/304.nl"; fi
         ;;
+      ncl) if want hit; then wrk_run "$NGXCOPYLOG/avatar/79001234561@c.us.jpg" >>"$WORK/hit.ncl"; fi ;;
       q) if want hit; then wrk_run "$QUIET$PATH1" >>"$WORK/hit.q"; fi ;;
       n) if want hit; then wrk_run "$NGX/avatar/79001234561@c.us.jpg" >>"$WORK/hit.n"; fi ;;
+      nc) if want hit; then wrk_run "$NGXCOPY/avatar/79001234561@c.us.jpg" >>"$WORK/hit.nc"; fi ;;
       esac
     done
     after=$(core_ns)
@@ -304,7 +328,10 @@ if want hit || want 304; then
   if want hit; then
     row "memory hit, access log on" "$WORK/hit.p" "$WORK/hit.nl"
     row "memory hit, access log off" "$WORK/hit.q" "$WORK/hit.n"
+    row "memory hit, log on, nginx copying" "$WORK/hit.p" "$WORK/hit.ncl"
+    row "memory hit, log off, nginx copying" "$WORK/hit.q" "$WORK/hit.nc"
     states "memory hit, access log on" "$WORK/hit.p" "$WORK/hit.nl" "$WORK/hit.state"
+    states "memory hit, log on, nginx copying" "$WORK/hit.p" "$WORK/hit.ncl" "$WORK/hit.state"
   fi
   if want 304; then row "revalidation (304), access log on" "$WORK/304.p" "$WORK/304.nl"; fi
   for f in "${FILES[@]}"; do
