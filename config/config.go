@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,7 +81,7 @@ type Config struct {
 
 // S3 is the S3/MinIO durable tier.
 type S3 struct {
-	Endpoint  string // s3-endpoint (host:port)
+	Endpoint  string // s3-endpoint (host or host:port)
 	Bucket    string // s3-bucket
 	AccessKey string // s3-access-key (secret)
 	SecretKey string // s3-secret-key (secret)
@@ -197,7 +198,7 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 
 	str(&c.Storage, "storage", "disk", "durable tier: disk, s3 or none")
 	str(&c.DiskDir, "disk-dir", "./data", "folder of the disk tier")
-	str(&c.S3.Endpoint, "s3-endpoint", "", "S3 endpoint host:port")
+	str(&c.S3.Endpoint, "s3-endpoint", "", "S3 endpoint: host or host:port, no scheme (see s3-secure)")
 	str(&c.S3.Bucket, "s3-bucket", "avatars", "S3 bucket (created at start if missing)")
 	sec(&c.S3.AccessKey, "s3-access-key", "S3 access key")
 	sec(&c.S3.SecretKey, "s3-secret-key", "S3 secret key")
@@ -451,8 +452,8 @@ func (c *Config) validate(failed map[string]bool) []error {
 			bad("disk-dir", "required for storage disk")
 		}
 	case "s3":
-		if _, _, err := net.SplitHostPort(c.S3.Endpoint); err != nil {
-			bad("s3-endpoint", "want host:port, got %q", c.S3.Endpoint)
+		if !validEndpoint(c.S3.Endpoint) {
+			bad("s3-endpoint", "want host or host:port, without scheme or path, got %q", c.S3.Endpoint)
 		}
 		if c.S3.Bucket == "" {
 			bad("s3-bucket", "required for storage s3")
@@ -472,6 +473,21 @@ func (c *Config) validate(failed map[string]bool) []error {
 		bad("log-level", "want debug, info, warn or error, got %q", c.LogLevel)
 	}
 	return errs
+}
+
+// validEndpoint reports whether s is a host or host:port, as minio-go takes
+// an endpoint. AWS endpoints are named without a port (the scheme's default),
+// so one is not required.
+func validEndpoint(s string) bool {
+	u, err := url.Parse("//" + s)
+	if err != nil || u.Host != s || u.User != nil || u.Hostname() == "" {
+		return false
+	}
+	if _, port, err := net.SplitHostPort(s); err == nil {
+		n, err := strconv.Atoi(port)
+		return err == nil && n >= 1 && n <= 65535
+	}
+	return !strings.Contains(s, ":")
 }
 
 // MarkdownTable renders Settings as the README's configuration table.

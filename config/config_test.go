@@ -210,3 +210,37 @@ func TestLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestS3Endpoint: AWS and most S3 services are named without a port (the
+// scheme's default, which storage.S3 and minio-go fill in), as the
+// Kubernetes recipe does; a scheme or a path is refused.
+func TestS3Endpoint(t *testing.T) {
+	for _, tc := range []struct {
+		endpoint string
+		ok       bool
+	}{
+		{"s3.eu-central-1.amazonaws.com", true},
+		{"minio:9000", true},
+		{"127.0.0.1:9000", true},
+		{"[::1]:9000", true},
+		{"", false},
+		{"https://s3.amazonaws.com", false},
+		{"s3.amazonaws.com/bucket", false},
+		{"minio:", false},
+		{"minio:port", false},
+		{"minio:70000", false},
+		{":9000", false},
+		{"user:pw@minio:9000", false},
+	} {
+		_, err := Load(nil, env(map[string]string{
+			"AVATAR_UPSTREAM": "none", "AVATAR_ALLOW_UNSIGNED": "true", "AVATAR_STORAGE": "s3",
+			"AVATAR_S3_ENDPOINT": tc.endpoint, "AVATAR_S3_ACCESS_KEY": "ak", "AVATAR_S3_SECRET_KEY": "sk-secret",
+		}), io.Discard)
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%q: %v", tc.endpoint, err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "AVATAR_S3_ENDPOINT")):
+			t.Errorf("%q: err = %v, want one naming AVATAR_S3_ENDPOINT", tc.endpoint, err)
+		}
+	}
+}

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/avatarproxy/avatarproxy/config"
 )
 
 // ---------------------------------------------------------------------------
@@ -1298,6 +1300,43 @@ func TestKubernetes(t *testing.T) {
 	env := loadFleetEnv(t)
 	for _, p := range checkKube(parseKube(t, readFile(t, "kubernetes.yaml")), env) {
 		t.Error(p)
+	}
+}
+
+// TestKubernetesEnvLoads hands the Deployment's environment (its ConfigMap
+// and its env, with plausible values for the Secret's keys) to config.Load:
+// a recipe whose settings the binary refuses would crash-loop every pod.
+func TestKubernetesEnvLoads(t *testing.T) {
+	m := parseKube(t, readFile(t, "kubernetes.yaml"))
+	secrets := map[string]string{
+		"signing-key":                 "c2lnbmluZy1rZXktb2YtMzItYnl0ZXMtLS0tLS0tLS0=",
+		"greenapi-url":                "https://1103.api.green-api.com",
+		"greenapi-id-instance":        "1103000001",
+		"greenapi-api-token-instance": "0123456789abcdef0123456789abcdef",
+		"s3-access-key":               "avatarproxy",
+		"s3-secret-key":               "0123456789abcdef",
+	}
+	env := map[string]string{}
+	c := m.Deployment.Template.Spec.Containers[0]
+	for _, from := range c.EnvFrom {
+		if from.ConfigMapRef != nil {
+			maps.Copy(env, m.ConfigMaps[from.ConfigMapRef.Name])
+		}
+	}
+	for _, e := range c.Env {
+		switch {
+		case e.Value != nil:
+			env[e.Name] = *e.Value
+		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+			v, ok := secrets[e.ValueFrom.SecretKeyRef.Key]
+			if !ok {
+				t.Fatalf("%s: no sample value for secret key %q", e.Name, e.ValueFrom.SecretKeyRef.Key)
+			}
+			env[e.Name] = v
+		}
+	}
+	if _, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard); err != nil {
+		t.Errorf("the Deployment's settings do not load: %v", err)
 	}
 }
 
