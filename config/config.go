@@ -350,10 +350,18 @@ func (c *Config) validate(failed map[string]bool) []error {
 	if !(c.ClientRPS >= 0 && c.ClientRPS <= 1e6) {
 		bad("client-rps", "want 0..1000000, got %g", c.ClientRPS)
 	}
+	// A URL that fails these checks is not quoted: it may be one typed with
+	// its credentials (user:password@host, or Green API's whole getAvatar
+	// URL with the token in its path).
 	checkURL := func(flagName, v string) {
 		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(flagName, "want an http(s) URL, got %q", v)
+		switch {
+		case err != nil:
+			bad(flagName, "want an http(s) URL; the value does not parse (not shown: it may hold credentials)")
+		case u.Scheme != "http" && u.Scheme != "https":
+			bad(flagName, "want an http(s) URL starting with http:// or https:// (the value is not shown: it may hold credentials)")
+		case u.Host == "":
+			bad(flagName, "want an http(s) URL with a host (the value is not shown: it may hold credentials)")
 		}
 	}
 	switch c.Upstream {
@@ -453,7 +461,7 @@ func (c *Config) validate(failed map[string]bool) []error {
 		}
 	case "s3":
 		if !validEndpoint(c.S3.Endpoint) {
-			bad("s3-endpoint", "want host or host:port, without scheme or path, got %q", c.S3.Endpoint)
+			bad("s3-endpoint", "want host or host:port, without scheme, path or credentials (the value is not shown: it may hold some)")
 		}
 		if c.S3.Bucket == "" {
 			bad("s3-bucket", "required for storage s3")

@@ -244,3 +244,31 @@ func TestS3Endpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestURLErrorsQuoteNoCredentials: a gateway URL or S3 endpoint typed with
+// its credentials (user:password@, or Green API's whole getAvatar URL with
+// the token in the path) and without a scheme fails the check; the error
+// names the variable but must not print the value.
+func TestURLErrorsQuoteNoCredentials(t *testing.T) {
+	const secret = "hunter2-secret"
+	for _, m := range []map[string]string{
+		{"AVATAR_UPSTREAM": "greenapi", "AVATAR_GREENAPI_URL": "1103.api.green-api.com/waInstance1103000001/getAvatar/" + secret,
+			"AVATAR_GREENAPI_ID_INSTANCE": "1103000001", "AVATAR_GREENAPI_API_TOKEN_INSTANCE": secret},
+		{"AVATAR_UPSTREAM": "gowa", "AVATAR_GOWA_URL": "kemal:" + secret + "@gowa:3000"},
+		{"AVATAR_UPSTREAM": "waha", "AVATAR_WAHA_URL": "ftp://waha/?key=" + secret},
+		{"AVATAR_UPSTREAM": "evolution", "AVATAR_EVOLUTION_URL": "evo:8080/" + secret,
+			"AVATAR_EVOLUTION_INSTANCE": "main", "AVATAR_EVOLUTION_API_KEY": secret},
+		{"AVATAR_UPSTREAM": "none", "AVATAR_STORAGE": "s3", "AVATAR_S3_ENDPOINT": "ak:" + secret + "@minio:9000",
+			"AVATAR_S3_ACCESS_KEY": "ak", "AVATAR_S3_SECRET_KEY": secret},
+	} {
+		m["AVATAR_ALLOW_UNSIGNED"] = "true"
+		_, err := Load(nil, env(m), io.Discard)
+		if err == nil {
+			t.Errorf("%v: no error", m)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the error quotes a credential: %v", err)
+		}
+	}
+}
