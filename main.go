@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -329,19 +330,55 @@ func newDurable(ctx context.Context, cfg config.Config, logger *slog.Logger) (*c
 }
 
 // readiness is /readyz: not ready while the gateway breaker is open or the
-// durable tier does not answer a ping.
+// durable tier does not answer a ping by ctx's deadline.
+//
+// Disk's Ping cannot be interrupted once its file I/O has started, so on a
+// hung volume it never returns: the probe stops waiting at its deadline, and
+// later probes wait on that same Ping rather than each starting (and
+// stranding) another.
 func readiness(g *upstream.Guard, store pinger) func(ctx context.Context) string {
+	var (
+		mu      sync.Mutex
+		pending *pingCall // the Ping under way, nil when none
+	)
 	return func(ctx context.Context) string {
 		if g != nil && g.State().Open {
 			return "gateway breaker open"
 		}
-		if store != nil {
-			if err := store.Ping(ctx); err != nil {
+		if store == nil {
+			return ""
+		}
+		mu.Lock()
+		call := pending
+		if call == nil {
+			call = &pingCall{done: make(chan struct{})}
+			pending = call
+			go func() {
+				call.err = store.Ping(ctx)
+				mu.Lock()
+				pending = nil
+				mu.Unlock()
+				close(call.done)
+			}()
+		}
+		mu.Unlock()
+		select {
+		case <-call.done:
+			if call.err != nil {
 				return "durable tier not answering"
 			}
+			return ""
+		case <-ctx.Done():
+			return "durable tier not answering"
 		}
-		return ""
 	}
+}
+
+// pingCall is one durable-tier Ping that several probes may wait on; err is
+// set before done is closed.
+type pingCall struct {
+	done chan struct{}
+	err  error
 }
 
 // demoConfig points cfg at the in-process demo gateway and CDN. Listen and
