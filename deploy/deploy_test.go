@@ -892,6 +892,41 @@ func TestCompose(t *testing.T) {
 	}
 }
 
+// TestComposeEnvLoads hands each replica's environment, with plausible
+// values for the secrets compose takes from the shell, to config.Load.
+func TestComposeEnvLoads(t *testing.T) {
+	c := parseCompose(t, readFile(t, "compose.yaml"))
+	samples := map[string]string{
+		"AVATAR_GREENAPI_URL":                "https://1103.api.green-api.com",
+		"AVATAR_GREENAPI_ID_INSTANCE":        "1103000001",
+		"AVATAR_GREENAPI_API_TOKEN_INSTANCE": "0123456789abcdef0123456789abcdef",
+		"AVATAR_SIGNING_KEY":                 "c2lnbmluZy1rZXktb2YtMzItYnl0ZXMtLS0tLS0tLS0=",
+		"AVATAR_S3_ACCESS_KEY":               "avatarproxy",
+		"AVATAR_S3_SECRET_KEY":               "0123456789abcdef",
+	}
+	interpolation := regexp.MustCompile(`^\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}$`)
+	for _, name := range []string{"avatarproxy-a", "avatarproxy-b"} {
+		svc := c.Services[name]
+		if svc == nil {
+			t.Fatalf("no service %s", name)
+		}
+		env := map[string]string{}
+		for k, v := range svc.Environment {
+			if m := interpolation.FindStringSubmatch(v); m != nil {
+				sample, ok := samples[m[1]]
+				if !ok {
+					t.Fatalf("%s: %s: no sample value for ${%s}", name, k, m[1])
+				}
+				v = sample
+			}
+			env[k] = v
+		}
+		if _, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard); err != nil {
+			t.Errorf("%s: its settings do not load: %v", name, err)
+		}
+	}
+}
+
 // TestComposeCheckCatches shows each kind of mistake failing TestCompose.
 func TestComposeCheckCatches(t *testing.T) {
 	env := loadFleetEnv(t)
