@@ -1430,3 +1430,79 @@ func TestKubernetesCheckCatches(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvFileKeptOut: compose.yaml invites the secrets into deploy/.env,
+// "kept out of git". It must be: git must ignore it, and the image build,
+// whose context is the repository root, must not send it to the builder
+// (COPY . . would put the keys in a build-stage layer).
+func TestEnvFileKeptOut(t *testing.T) {
+	for _, path := range []string{"deploy/.env", ".env"} {
+		if !dockerIgnored(t, readFile(t, "../.dockerignore"), path) {
+			t.Errorf(".dockerignore lets %s into the build context", path)
+		}
+		if !gitIgnored(t, path) {
+			t.Errorf(".gitignore does not ignore %s", path)
+		}
+	}
+}
+
+// gitIgnored asks git whether path (from the repository root) is ignored.
+func gitIgnored(t *testing.T, path string) bool {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	cmd := exec.Command("git", "check-ignore", "-q", "--no-index", path)
+	cmd.Dir = ".."
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &exit) && exit.ExitCode() == 1:
+		return false
+	}
+	t.Fatalf("git check-ignore: %v", err)
+	return false
+}
+
+// dockerIgnored applies .dockerignore's rules as Docker does for the
+// patterns used here: each pattern matches a path from the context's root
+// (filepath.Match) or a folder above it, "**/" matches any number of
+// folders, and a later "!" pattern re-includes.
+func dockerIgnored(t *testing.T, rules, path string) bool {
+	t.Helper()
+	match := func(pattern, p string) bool {
+		pattern = strings.TrimPrefix(pattern, "/")
+		if rest, ok := strings.CutPrefix(pattern, "**/"); ok {
+			parts := strings.Split(p, "/")
+			for i := range parts {
+				if ok, _ := filepath.Match(rest, strings.Join(parts[i:], "/")); ok {
+					return true
+				}
+			}
+			return false
+		}
+		for ; p != "." && p != "/"; p = filepath.Dir(p) {
+			if ok, _ := filepath.Match(pattern, p); ok {
+				return true
+			}
+		}
+		return false
+	}
+	ignored := false
+	for _, line := range strings.Split(rules, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if neg, ok := strings.CutPrefix(line, "!"); ok {
+			if match(neg, path) {
+				ignored = false
+			}
+		} else if match(line, path) {
+			ignored = true
+		}
+	}
+	return ignored
+}
