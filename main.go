@@ -17,7 +17,6 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"sync"
 	"syscall"
 	"time"
 
@@ -33,6 +32,7 @@ import (
 	"github.com/avatarproxy/avatarproxy/proxy"
 	"github.com/avatarproxy/avatarproxy/storage"
 	"github.com/avatarproxy/avatarproxy/upstream"
+	"golang.org/x/sync/singleflight"
 )
 
 func main() {
@@ -337,10 +337,7 @@ func newDurable(ctx context.Context, cfg config.Config, logger *slog.Logger) (*c
 // later probes wait on that same Ping rather than each starting (and
 // stranding) another.
 func readiness(g *upstream.Guard, store pinger) func(ctx context.Context) string {
-	var (
-		mu      sync.Mutex
-		pending *pingCall // the Ping under way, nil when none
-	)
+	var pings singleflight.Group
 	return func(ctx context.Context) string {
 		if g != nil && g.State().Open {
 			return "gateway breaker open"
@@ -348,23 +345,10 @@ func readiness(g *upstream.Guard, store pinger) func(ctx context.Context) string
 		if store == nil {
 			return ""
 		}
-		mu.Lock()
-		call := pending
-		if call == nil {
-			call = &pingCall{done: make(chan struct{})}
-			pending = call
-			go func() {
-				call.err = store.Ping(ctx)
-				mu.Lock()
-				pending = nil
-				mu.Unlock()
-				close(call.done)
-			}()
-		}
-		mu.Unlock()
+		ch := pings.DoChan("ping", func() (any, error) { return nil, store.Ping(ctx) })
 		select {
-		case <-call.done:
-			if call.err != nil {
+		case r := <-ch:
+			if r.Err != nil {
 				return "durable tier not answering"
 			}
 			return ""
@@ -372,13 +356,6 @@ func readiness(g *upstream.Guard, store pinger) func(ctx context.Context) string
 			return "durable tier not answering"
 		}
 	}
-}
-
-// pingCall is one durable-tier Ping that several probes may wait on; err is
-// set before done is closed.
-type pingCall struct {
-	done chan struct{}
-	err  error
 }
 
 // demoConfig points cfg at the in-process demo gateway and CDN. Listen and
