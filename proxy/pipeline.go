@@ -348,8 +348,14 @@ func (s *Server) placeholderImage(p placeholder.Params, f resize.Format) (*entry
 	b = append(b, 'p', 0, byte(p.Kind), byte(f), 0)
 	b = strconv.AppendInt(b, int64(p.Size), 10)
 	b = append(b, 0)
-	if p.Kind != placeholder.Blank {
-		b = append(b, p.Seed...) // colour
+	// Only initials are drawn on the chat's colour: a silhouette or a blank
+	// looks the same for every chat, and keyed by the chat each chat
+	// without an avatar would cost a drawing and a cache entry of the
+	// same bytes.
+	tag := placeholderTag
+	if p.Kind == placeholder.Initials {
+		tag = p.Seed
+		b = append(b, p.Seed...)
 	}
 	b = append(b, 0)
 	// Keyed by the initials, which are all Draw takes of the name: names
@@ -373,9 +379,13 @@ func (s *Server) placeholderImage(p placeholder.Params, f resize.Format) (*entry
 	}
 	e := &entry{body: body, etag: strongETag(body)}
 	// Tagged by seed so a purge also forgets the chat's coloured placeholders.
-	s.mem.Set(key, p.Seed, e, 0)
+	s.mem.Set(key, tag, e, 0)
 	return e, nil
 }
+
+// placeholderTag is the memory tag of the placeholders no chat owns; no
+// chat id can equal it, so no purge drops them.
+const placeholderTag = "\x00placeholder"
 
 // recoverInto turns a panic into *err, logged with its stack.
 func recoverInto(err *error, log *slog.Logger) {

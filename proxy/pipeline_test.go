@@ -310,6 +310,52 @@ func TestNameDoesNotForkRenders(t *testing.T) {
 	}
 }
 
+// Silhouettes and blanks do not depend on the chat: every chat without an
+// avatar shares one drawing (and one cache entry) per kind, size and
+// format, where initials take the chat's colour.
+func TestSilhouetteDrawnOncePerLook(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := newHarness(t, func(c *Config) { c.Metrics = reg })
+	people := []string{"79001234561@c.us", "79001234562@c.us", "79001234563@c.us"}
+	groups := []string{"79001234561-1581234048@g.us", "79001234562-1581234048@g.us"}
+	for _, chat := range append(people, groups...) {
+		h.gw.Set(chat, fake.NoAvatarAnswer())
+	}
+	etags := func(chats []string, query string) []string {
+		var tags []string
+		for _, chat := range chats {
+			resp, _ := h.get("/avatar/" + chat + ".png" + query)
+			h.settle()
+			wantHeader(t, resp, "X-Avatar-Status", "no-avatar")
+			tags = append(tags, resp.Header.Get("ETag"))
+		}
+		return tags
+	}
+	for _, tc := range []struct {
+		chats []string
+		query string
+	}{
+		{people, "?size=48"},
+		{groups, "?size=48"},
+		{people, "?size=48&d=blank"},
+	} {
+		tags := etags(tc.chats, tc.query)
+		for _, tag := range tags[1:] {
+			if tag != tags[0] {
+				t.Errorf("%s: ETags %q differ", tc.query, tags)
+			}
+		}
+	}
+	if got := stageCount(t, reg, "placeholder"); got != 3 {
+		t.Errorf("placeholder stage ran %d times for 3 looks over %d chats, want 3", got, len(people)+len(groups))
+	}
+	// Initials keep the chat's colour: two chats, two drawings.
+	tags := etags(people[:2], "?size=48&name=Anna")
+	if tags[0] == tags[1] {
+		t.Errorf("initials of two chats share ETag %q; want each chat's colour", tags[0])
+	}
+}
+
 // stageCount is how many times reg's stage histogram saw stage.
 func stageCount(t *testing.T, reg *prometheus.Registry, stage string) uint64 {
 	t.Helper()
