@@ -16,8 +16,9 @@ type Kind uint8
 
 const (
 	// Initials draws up to two letters of Params.Name on a colour chosen by
-	// Params.Seed, falling back to a silhouette on that colour when the
-	// name has no letter or the font lacks a glyph for one.
+	// Params.Seed, falling back to a silhouette on that colour (a group's
+	// with Params.Group) when the name has no letter or the font lacks a
+	// glyph for one.
 	Initials Kind = iota + 1
 	// Person draws a neutral head-and-shoulders silhouette.
 	Person
@@ -60,6 +61,9 @@ type Params struct {
 	Seed string
 	// Size is the edge in pixels, clamped to MinSize..MaxSize.
 	Size int
+	// Group makes the Initials fallback the group glyph instead of the
+	// person: a group named in a script the font lacks is still a group.
+	Group bool
 }
 
 // Draw renders p as a Size x Size image. It never fails and is safe for
@@ -76,11 +80,15 @@ func Draw(p Params) *image.NRGBA {
 		bg := seedColor(p.Seed)
 		fill(img, bg)
 		if !drawInitials(img, InitialsOf(p.Name)) {
-			drawPerson(img, onColourFigure)
+			if p.Group {
+				drawGroup(img, onColourFigureBack, bg, onColourFigure)
+			} else {
+				drawPerson(img, onColourFigure)
+			}
 		}
 	case Group:
 		fill(img, greyBackground)
-		drawGroup(img)
+		drawGroup(img, greyFigureBack, greyBackground, greyFigure)
 	default:
 		fill(img, greyBackground)
 		drawPerson(img, greyFigure)

@@ -254,6 +254,28 @@ func TestInitialsFallback(t *testing.T) {
 	}
 }
 
+// A group's Initials fall back to the group glyph on the group's colour.
+func TestInitialsFallbackGroup(t *testing.T) {
+	const s = 128
+	at := func(img *image.NRGBA, x, y float64) color.NRGBA { return img.NRGBAAt(int(x*s), int(y*s)) }
+	bg := seedColor("fallback")
+	img := Draw(Params{Kind: Initials, Name: "王小明", Seed: "fallback", Size: s, Group: true})
+	if got := at(img, 0, 0); got != bg {
+		t.Errorf("corner = %v, want the seed colour %v", got, bg)
+	}
+	for _, p := range [][2]float64{{0.2, 0.48}, {0.8, 0.48}, {0.5, 0.5}} {
+		if got := at(img, p[0], p[1]); got == bg {
+			t.Errorf("(%.2f,%.2f) is background; want a figure of the group", p[0], p[1])
+		}
+	}
+	if front, back := at(img, 0.5, 0.5), at(img, 0.2, 0.48); front.R <= back.R {
+		t.Errorf("front figure %v not lighter than the back one %v", front, back)
+	}
+	if named := Draw(Params{Kind: Initials, Name: "Anna", Seed: "fallback", Size: s, Group: true}); bytes.Equal(named.Pix, img.Pix) {
+		t.Error("Group replaced drawable initials")
+	}
+}
+
 func TestSilhouettes(t *testing.T) {
 	const s = 128
 	at := func(img *image.NRGBA, x, y float64) color.NRGBA { return img.NRGBAAt(int(x*s), int(y*s)) }

@@ -16,6 +16,9 @@ var (
 	greyFigure     = color.NRGBA{0xEC, 0xF0, 0xF4, 0xFF}
 	greyFigureBack = color.NRGBA{0xCF, 0xD7, 0xE0, 0xFF}
 	onColourFigure = color.NRGBA{0xFF, 0xFF, 0xFF, 0xD9}
+	// onColourFigureBack is the back row of a group on colour, fainter than
+	// the front one as greyFigureBack is.
+	onColourFigureBack = color.NRGBA{0xFF, 0xFF, 0xFF, 0x99}
 )
 
 // figure is a head-and-shoulders silhouette in unit coordinates, where the
@@ -125,9 +128,10 @@ func drawPerson(img *image.NRGBA, c color.NRGBA) {
 	paint(img, c, person)
 }
 
-// drawGroup draws two figures behind a third, each separated from the one in
-// front by a gap in the background colour so the outlines stay readable.
-func drawGroup(img *image.NRGBA) {
+// drawGroup draws two figures in colour back behind a third in fore, each
+// separated from the one in front by a gap in the background colour bg so
+// the outlines stay readable.
+func drawGroup(img *image.NRGBA, back, bg, fore color.NRGBA) {
 	front := person.scaled(0.84, 0.5, 1)
 	left := person.scaled(0.68, 0.5, 1)
 	// Lift the back figures so their heads stand level with the front
@@ -140,7 +144,7 @@ func drawGroup(img *image.NRGBA) {
 	right := left
 	right.cx = 0.75
 
-	paint(img, greyFigureBack, left, right)
-	paint(img, greyBackground, front.grown(0.035))
-	paint(img, greyFigure, front)
+	paint(img, back, left, right)
+	paint(img, bg, front.grown(0.035))
+	paint(img, fore, front)
 }

@@ -318,8 +318,11 @@ func (s *Server) placeholderEntry(req *avatarRequest, status string, fresh *fres
 		}
 		return e, nil
 	}
-	p := placeholder.Params{Kind: placeholder.Person, Seed: req.Chat.String(), Size: req.Size}
-	if req.Chat.Kind() == upstream.Group {
+	group := req.Chat.Kind() == upstream.Group
+	// Group needs no key of its own: it only changes initials, which are
+	// keyed by the chat.
+	p := placeholder.Params{Kind: placeholder.Person, Seed: req.Chat.String(), Size: req.Size, Group: group}
+	if group {
 		p.Kind = placeholder.Group
 	}
 	switch req.Fallback {

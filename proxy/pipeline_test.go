@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"image/png"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -353,6 +354,30 @@ func TestSilhouetteDrawnOncePerLook(t *testing.T) {
 	tags := etags(people[:2], "?size=48&name=Anna")
 	if tags[0] == tags[1] {
 		t.Errorf("initials of two chats share ETag %q; want each chat's colour", tags[0])
+	}
+}
+
+// A group whose name gives no drawable initials (a script the font lacks,
+// or no letters at all) still gets a group glyph, on its colour, and not
+// a single person.
+func TestGroupInitialsFallbackIsGroup(t *testing.T) {
+	h := newHarness(t)
+	const group, s = "79001234561-1581234048@g.us", 100
+	h.gw.Set(group, fake.NoAvatarAnswer())
+	for _, name := range []string{"%E7%8E%8B%E5%B0%8F%E6%98%8E", "2024"} { // 王小明
+		resp, body := h.get("/avatar/" + group + ".png?size=100&name=" + name)
+		h.settle()
+		wantHeader(t, resp, "X-Avatar-Status", "no-avatar")
+		img, err := png.Decode(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bg := img.At(0, 0)
+		// The left figure's head of the group glyph; beside a lone
+		// person's head, above its shoulders.
+		if got := img.At(s/5, s*48/100); got == bg {
+			t.Errorf("name %s: (20,48) is background %v; want the group's left figure", name, bg)
+		}
 	}
 }
 
