@@ -33,6 +33,11 @@ type Disk struct {
 	// MaxObjectSize caps the bytes of one object, on Get and on Put; zero
 	// means DefaultMaxObjectSize. Set it before first use.
 	MaxObjectSize int64
+	// NameKey, when not empty, keys object names (HMAC-SHA256) so they
+	// cannot be traced back to phone numbers; see objectName. It is a
+	// secret. Every handle on one folder must use the same key, or they
+	// miss each other's objects. Set it before first use.
+	NameKey []byte
 
 	dir string // cleaned root folder
 	tmp string // staging folder, dir/.tmp
@@ -82,7 +87,7 @@ func (d *Disk) sweep(cutoff time.Time) error {
 }
 
 func (d *Disk) path(key string) string {
-	return filepath.Join(d.dir, filepath.FromSlash(objectName("", key)))
+	return filepath.Join(d.dir, filepath.FromSlash(objectName("", key, d.NameKey)))
 }
 
 // Get returns the object stored under key. ok=false with a nil error is a

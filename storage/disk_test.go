@@ -61,7 +61,7 @@ func TestDiskLayoutHidesKeys(t *testing.T) {
 	mustPut(t, d, key, []byte("v"))
 
 	got := files(t, dir)
-	if want := objectName("", key); len(got) != 1 || got[0] != want {
+	if want := objectName("", key, nil); len(got) != 1 || got[0] != want {
 		t.Fatalf("files = %q, want just %q", got, want)
 	}
 	if strings.Contains(got[0], "79001234567") {
@@ -82,6 +82,53 @@ func TestDiskLayoutHidesKeys(t *testing.T) {
 		if perm := info.Mode().Perm(); perm&0o007 != 0 {
 			t.Errorf("folder %s mode %v: open to others", folder, perm)
 		}
+	}
+}
+
+// The keyed conformance run: every contract holds with names under a key.
+func TestDiskConformanceKeyed(t *testing.T) {
+	conformance(t, func(t *testing.T) func(int64) store {
+		open := diskBackend(t)
+		return func(maxObjectSize int64) store {
+			d := open(maxObjectSize).(*Disk)
+			d.NameKey = []byte("name-key-0123456789")
+			return d
+		}
+	}, 100)
+}
+
+// With a name key the file is named by the keyed hash in the same two-level
+// layout, and a handle on the folder finds it only under the same key.
+func TestDiskNameKey(t *testing.T) {
+	d, dir := newTestDisk(t)
+	nameKey := []byte("name-key-0123456789")
+	d.NameKey = nameKey
+	const key = "src/79001234567@c.us/full"
+	mustPut(t, d, key, []byte("v"))
+
+	got := files(t, dir)
+	if want := objectName("", key, nameKey); len(got) != 1 || got[0] != want || !nameRE.MatchString(got[0]) {
+		t.Fatalf("files = %q, want just %q", got, want)
+	}
+	if got[0] == objectName("", key, nil) {
+		t.Fatalf("file %q has the unkeyed name", got[0])
+	}
+
+	same, err := NewDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same.NameKey = []byte("name-key-0123456789")
+	if g := mustGet(t, same, key); string(g) != "v" {
+		t.Fatalf("same key: Get = %q", g)
+	}
+	for name, other := range map[string][]byte{"no key": nil, "another key": []byte("name-key-0123456780")} {
+		o, err := NewDisk(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.NameKey = other
+		t.Run(name, func(t *testing.T) { mustMiss(t, o, key) })
 	}
 }
 

@@ -80,6 +80,12 @@ type S3 struct {
 	// MaxObjectSize caps the bytes of one object, on Get and on Put; zero
 	// means DefaultMaxObjectSize. Set it before first use.
 	MaxObjectSize int64
+	// NameKey, when not empty, keys object names (HMAC-SHA256) so they
+	// cannot be traced back to phone numbers; see objectName. It is a
+	// secret. Every handle on one bucket and prefix must use the same key,
+	// or they miss each other's objects; a Disk with the same key names an
+	// object as an S3 does. Set it before first use.
+	NameKey []byte
 
 	client *minio.Client
 	core   minio.Core // the same client, for calls that return headers
@@ -134,7 +140,7 @@ func (s *S3) ensureBucket(ctx context.Context, region string) error {
 	return fmt.Errorf("storage: s3: create bucket %q: %w", s.bucket, err)
 }
 
-func (s *S3) name(key string) string { return objectName(s.prefix, key) }
+func (s *S3) name(key string) string { return objectName(s.prefix, key, s.NameKey) }
 
 // isNoSuchKey reports the one error that means a miss. minio-go returns
 // ErrorResponse by value, unwrapped, so ToErrorResponse sees it.

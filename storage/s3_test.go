@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -115,7 +116,7 @@ func TestS3(t *testing.T) {
 		mustPut(t, prefixed, key, []byte("prefixed"))
 
 		got := listObjects(t, raw, bucket)
-		want := []string{objectName("", key), objectName("deploy-b/", key)}
+		want := []string{objectName("", key, nil), objectName("deploy-b/", key, nil)}
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
 			t.Fatalf("objects = %q, want %q", got, want)
@@ -126,7 +127,7 @@ func TestS3(t *testing.T) {
 		if g := string(mustGet(t, plain, key)); g != "plain" {
 			t.Errorf("plain Get = %q: prefixes do not separate stores", g)
 		}
-		info, err := raw.StatObject(testCtx(t), bucket, objectName("", key), minio.StatObjectOptions{})
+		info, err := raw.StatObject(testCtx(t), bucket, objectName("", key, nil), minio.StatObjectOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,6 +166,59 @@ func TestS3(t *testing.T) {
 			t.Fatalf("NewS3 with a wrong secret: %v (code %q), want SignatureDoesNotMatch", err, code)
 		}
 	})
+}
+
+// An object has one name in both tiers for one name key: what a Disk wrote,
+// copied file for object into a bucket (a migration, a restored backup), is
+// found by an S3 with the same key, and the other way round; an S3 without
+// the key, or with another, misses it.
+func TestNameKeyAcrossTiers(t *testing.T) {
+	srv := miniotest.Start(t)
+	raw := rawClient(t, srv)
+	nameKey := []byte("name-key-0123456789")
+	bucket := newBucketName()
+	s3 := newTestS3(t, s3Config(srv, bucket))
+	s3.NameKey = nameKey
+	disk, dir := newTestDisk(t)
+	disk.NameKey = nameKey
+
+	const fromDisk, fromS3 = "src/79001234567@c.us/full", "src/79001234568@c.us/full"
+	mustPut(t, disk, fromDisk, []byte("written by disk"))
+	mustPut(t, s3, fromS3, []byte("written by s3"))
+
+	// Disk to bucket: every file, under its path as the object name.
+	for _, f := range files(t, dir) {
+		if _, err := raw.FPutObject(testCtx(t), bucket, f, filepath.Join(dir, filepath.FromSlash(f)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Bucket to disk: every object, under its name as the file path.
+	for _, name := range listObjects(t, raw, bucket) {
+		if err := raw.FGetObject(testCtx(t), bucket, name, filepath.Join(dir, filepath.FromSlash(name)), minio.GetObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if g := string(mustGet(t, s3, fromDisk)); g != "written by disk" {
+		t.Errorf("S3 Get of the disk's object = %q", g)
+	}
+	if g := string(mustGet(t, disk, fromS3)); g != "written by s3" {
+		t.Errorf("Disk Get of the S3 object = %q", g)
+	}
+	got := listObjects(t, raw, bucket)
+	want := []string{objectName("", fromDisk, nameKey), objectName("", fromS3, nameKey)}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("objects = %q, want the keyed names %q", got, want)
+	}
+	for name, other := range map[string][]byte{"no key": nil, "another key": []byte("name-key-0123456780")} {
+		t.Run(name, func(t *testing.T) {
+			o := newTestS3(t, s3Config(srv, bucket))
+			o.NameKey = other
+			mustMiss(t, o, fromDisk)
+			mustMiss(t, o, fromS3)
+		})
+	}
 }
 
 func TestS3ConfigValidate(t *testing.T) {

@@ -1,11 +1,14 @@
 // Package storage is the durable cache tier: a local folder (Disk) and an S3
 // bucket (S3, MinIO or any S3-compatible service). Both store opaque bytes
 // under hashed object names, so the logical keys (which carry phone numbers)
-// never reach a file system or a bucket listing. It knows nothing of images,
-// HTTP serving or cache policy; callers treat its failures as misses.
+// are not written out in a file system or a bucket listing; only names keyed
+// with a secret (NameKey) keep them from being recovered, as phone numbers
+// are few enough to hash them all. It knows nothing of images, HTTP serving
+// or cache policy; callers treat its failures as misses.
 package storage
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -23,12 +26,24 @@ const DefaultMaxObjectSize = 32 << 20
 var ErrTooLarge = errors.New("storage: object larger than the size cap")
 
 // objectName maps a logical key to the name it is stored under:
-// prefix + h[0:2]/h[2:4]/h with h = hex(sha256(key)). The hash hides the key
-// (it may hold a phone number) and, being hex, cannot climb out of a folder or
-// collide with the temp files Disk writes; the two levels of 256 folders keep
-// directories small. Both tiers use it so an object has one name everywhere.
-func objectName(prefix, key string) string {
-	sum := sha256.Sum256([]byte(key))
+// prefix + h[0:2]/h[2:4]/h with h = hex(HMAC-SHA256(nameKey, key)), or
+// hex(SHA-256(key)) when nameKey is empty. Being hex, a name cannot climb out
+// of a folder or collide with the temp files Disk writes; the two levels of
+// 256 folders keep directories small. Both tiers use it so an object has one
+// name everywhere for one name key.
+//
+// The plain hash only keeps the key out of sight: a key holds a phone number,
+// and there are about 10^10 of those, so whoever can list the names can hash
+// every number and match them in minutes. Under a secret key they cannot.
+func objectName(prefix, key string, nameKey []byte) string {
+	var sum [sha256.Size]byte
+	if len(nameKey) == 0 {
+		sum = sha256.Sum256([]byte(key))
+	} else {
+		m := hmac.New(sha256.New, nameKey)
+		m.Write([]byte(key))
+		m.Sum(sum[:0])
+	}
 	var b [2 + 1 + 2 + 1 + 2*sha256.Size]byte
 	hex.Encode(b[6:], sum[:])
 	copy(b[0:2], b[6:8])

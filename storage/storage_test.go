@@ -31,34 +31,77 @@ var (
 var nameRE = regexp.MustCompile(`^[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}$`)
 
 func TestObjectName(t *testing.T) {
+	// The keyed names are HMAC-SHA256 as openssl computes it:
+	// printf %s src/79001234567@c.us/full | openssl dgst -sha256 -hmac name-key-0123456789
+	const nameKey = "name-key-0123456789"
 	tests := []struct {
-		prefix, key, want string
+		prefix, key, nameKey, want string
 	}{
-		{"", "src/79001234567@c.us/full",
+		{"", "src/79001234567@c.us/full", "",
 			"6d/77/6d779cc3a233b44a4898b01abc6fa721d64ad2d5790250fe0b864b76d04d55c8"},
-		{"avatars/", "src/79001234567@c.us/full",
+		{"avatars/", "src/79001234567@c.us/full", "",
 			"avatars/6d/77/6d779cc3a233b44a4898b01abc6fa721d64ad2d5790250fe0b864b76d04d55c8"},
-		{"", "",
+		{"", "", "",
 			"e3/b0/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+		{"", "src/79001234567@c.us/full", nameKey,
+			"ca/f1/caf10876954949c2bd66741a80889abef375f3a62df269f176afd1cfe28ab100"},
+		{"avatars/", "src/79001234567@c.us/full", nameKey,
+			"avatars/ca/f1/caf10876954949c2bd66741a80889abef375f3a62df269f176afd1cfe28ab100"},
+		{"", "", nameKey,
+			"5d/de/5dde89f6358f82d0202d5c07c2fe854bc8bc4513da498960e6801d4538b60ea8"},
+		{"", "src/79001234567@c.us/full", "another-key-0123456789",
+			"eb/e7/ebe70ab541320c4e95a5f9635bdba5a5b6750d0ccdf8470070db7f0eda75a233"},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%q+%q", tt.prefix, tt.key), func(t *testing.T) {
-			if got := objectName(tt.prefix, tt.key); got != tt.want {
+		t.Run(fmt.Sprintf("%q+%q keyed=%v", tt.prefix, tt.key, tt.nameKey != ""), func(t *testing.T) {
+			if got := objectName(tt.prefix, tt.key, []byte(tt.nameKey)); got != tt.want {
 				t.Errorf("objectName = %q, want %q", got, tt.want)
+			}
+			// Stable: the same inputs name the same object every time.
+			if again := objectName(tt.prefix, tt.key, []byte(tt.nameKey)); again != tt.want {
+				t.Errorf("second objectName = %q, want %q", again, tt.want)
 			}
 		})
 	}
 }
 
 func TestObjectNameHidesKey(t *testing.T) {
+	for _, nameKey := range [][]byte{nil, []byte("name-key-0123456789")} {
+		seen := map[string]string{}
+		for _, key := range testKeys {
+			name := objectName("", key, nameKey)
+			if !nameRE.MatchString(name) {
+				t.Errorf("objectName(%.40q) = %q: not aa/bb/<64 hex>", key, name)
+			}
+			if len(key) >= 4 && strings.Contains(name, key) {
+				t.Errorf("objectName(%.40q) = %q contains the key", key, name)
+			}
+			if other, ok := seen[name]; ok {
+				t.Errorf("objectName(%.40q) = objectName(%.40q) = %q", key, other, name)
+			}
+			seen[name] = key
+		}
+	}
+}
+
+// Without the name key, anyone holding a listing can hash every phone number
+// and match the names; with it, the same key names another object under
+// every other key, so a listing made under one key says nothing under
+// another (or none).
+func TestObjectNameKeyed(t *testing.T) {
+	keys := [][]byte{nil, []byte("name-key-0123456789"), []byte("name-key-0123456780"), []byte("name-key-0123456789-longer")}
 	for _, key := range testKeys {
-		name := objectName("", key)
-		if !nameRE.MatchString(name) {
-			t.Errorf("objectName(%.40q) = %q: not aa/bb/<64 hex>", key, name)
+		names := map[string]int{}
+		for i, nameKey := range keys {
+			name := objectName("", key, nameKey)
+			if j, ok := names[name]; ok {
+				t.Errorf("objectName(%.40q) is %q under name keys %d and %d", key, name, j, i)
+			}
+			names[name] = i
 		}
-		if len(key) >= 4 && strings.Contains(name, key) {
-			t.Errorf("objectName(%.40q) = %q contains the key", key, name)
-		}
+	}
+	if objectName("", "k", []byte{}) != objectName("", "k", nil) {
+		t.Error("an empty name key names objects unlike no key")
 	}
 }
 
