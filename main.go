@@ -185,7 +185,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger.Info("avatarproxy listening", "addr", ln.Addr().String(), "upstream", cfg.Upstream, "storage", cfg.Storage, "gomaxprocs", runtime.GOMAXPROCS(0), "cpus", runtime.NumCPU())
+	logger.Info("avatarproxy listening", "addr", ln.Addr().String(), "upstream", cfg.Upstream, "storage", cfg.Storage,
+		// Whether names are keyed, never the key: a replica started
+		// without the fleet's key (it misses every object the others
+		// wrote) shows here.
+		"storage_names_keyed", cfg.Storage != "none" && cfg.StorageNameKey != "",
+		"gomaxprocs", runtime.GOMAXPROCS(0), "cpus", runtime.NumCPU())
 	if cfg.Demo {
 		printDemo(stdout, ln.Addr().String(), srv, demoPages)
 	}
@@ -307,6 +312,7 @@ func newDurable(ctx context.Context, cfg config.Config, logger *slog.Logger) (*c
 		if err != nil {
 			return nil, nil, err
 		}
+		d.NameKey = nameKey(cfg)
 		store = d
 	case "s3":
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -318,6 +324,7 @@ func newDurable(ctx context.Context, cfg config.Config, logger *slog.Logger) (*c
 		if err != nil {
 			return nil, nil, err
 		}
+		s.NameKey = nameKey(cfg)
 		store = s
 	default:
 		return nil, nil, fmt.Errorf("unknown storage %q", cfg.Storage)
@@ -327,6 +334,15 @@ func newDurable(ctx context.Context, cfg config.Config, logger *slog.Logger) (*c
 		dcfg.Workers = s3Writers
 	}
 	return cache.NewDurable(store, dcfg, logger), store, nil
+}
+
+// nameKey is the durable tier's name key, nil when none is set (the tier's
+// names are then plain hashes, as before the setting existed).
+func nameKey(cfg config.Config) []byte {
+	if cfg.StorageNameKey == "" {
+		return nil
+	}
+	return []byte(cfg.StorageNameKey)
 }
 
 // readiness is /readyz: not ready while the gateway breaker is open or the

@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"image"
 	_ "image/jpeg"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -146,17 +151,18 @@ func TestHealthcheckHonoursListenFlag(t *testing.T) {
 
 func TestBadConfigListsEveryProblem(t *testing.T) {
 	err := run(context.Background(), nil, func(k string) string {
-		return map[string]string{"AVATAR_TTL": "x", "AVATAR_STORAGE": "tape", "AVATAR_GREENAPI_API_TOKEN_INSTANCE": "s3cr3t-token"}[k]
+		return map[string]string{"AVATAR_TTL": "x", "AVATAR_STORAGE": "tape", "AVATAR_GREENAPI_API_TOKEN_INSTANCE": "s3cr3t-token",
+			"AVATAR_STORAGE_NAME_KEY": "short-n4me-key"}[k]
 	}, io.Discard, io.Discard, nil)
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	for _, want := range []string{"AVATAR_TTL", "AVATAR_STORAGE", "AVATAR_SIGNING_KEY", "AVATAR_GREENAPI_ID_INSTANCE"} {
+	for _, want := range []string{"AVATAR_TTL", "AVATAR_STORAGE", "AVATAR_SIGNING_KEY", "AVATAR_GREENAPI_ID_INSTANCE", "AVATAR_STORAGE_NAME_KEY"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s: %v", want, err)
 		}
 	}
-	if strings.Contains(err.Error(), "s3cr3t-token") {
+	if strings.Contains(err.Error(), "s3cr3t-token") || strings.Contains(err.Error(), "n4me") {
 		t.Error("secret in the config error")
 	}
 }
@@ -273,5 +279,49 @@ func TestDemoWithSigningKey(t *testing.T) {
 	u := strings.Fields(out[i:])[0]
 	if resp, _ := get(t, u); resp.StatusCode != http.StatusOK || !strings.Contains(u, "&sig=") {
 		t.Errorf("printed URL %s: %d", u, resp.StatusCode)
+	}
+}
+
+// TestStorageNameKey: the disk tier names a chat's record by the keyed hash
+// when AVATAR_STORAGE_NAME_KEY is set (by the plain one when not), the
+// startup line says which, and the key is on no log line.
+func TestStorageNameKey(t *testing.T) {
+	const chatRecord = "src/79001234561@c.us/full" // proxy's durable key of the chat below
+	const nameKey = "storage-n4me-key-0123456789"
+	keyed := func() string {
+		m := hmac.New(sha256.New, []byte(nameKey))
+		m.Write([]byte(chatRecord))
+		return hex.EncodeToString(m.Sum(nil))
+	}()
+	plain := sha256.Sum256([]byte(chatRecord))
+	for _, tc := range []struct {
+		name, key, hash, logged string
+	}{
+		{"keyed", nameKey, keyed, `"storage_names_keyed":true`},
+		{"unkeyed", "", hex.EncodeToString(plain[:]), `"storage_names_keyed":false`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			base, _, stderr := startRun(t, []string{"--demo", "--listen=127.0.0.1:0", "--storage=disk", "--disk-dir=" + dir, "--first-load-timeout=10s"},
+				map[string]string{"AVATAR_STORAGE_NAME_KEY": tc.key})
+			if resp, _ := get(t, base+"/avatar/79001234561@c.us.jpg?size=64"); resp.StatusCode != http.StatusOK {
+				t.Fatalf("avatar: %d", resp.StatusCode)
+			}
+			// The record is written behind the response, and log lines by
+			// the log's own goroutine: wait for both.
+			want := filepath.Join(dir, tc.hash[:2], tc.hash[2:4], tc.hash)
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				_, err := os.Stat(want)
+				if err == nil && strings.Contains(stderr.String(), tc.logged) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after 10 s: record %s: %v; startup line with %s:\n%s", want, err, tc.logged, stderr.String())
+				}
+			}
+			if strings.Contains(stderr.String(), nameKey) || strings.Contains(stderr.String(), "n4me") {
+				t.Error("the name key is in the log")
+			}
+		})
 	}
 }

@@ -70,11 +70,12 @@ type Config struct {
 	ServerTiming   bool     // server-timing
 	AccessLog      bool     // access-log
 
-	Storage   string // storage: disk | s3 | none
-	DiskDir   string // disk-dir
-	S3        S3
-	LogFormat string // log-format: json | text
-	LogLevel  string // log-level: debug | info | warn | error
+	Storage        string // storage: disk | s3 | none
+	StorageNameKey string // storage-name-key (secret)
+	DiskDir        string // disk-dir
+	S3             S3
+	LogFormat      string // log-format: json | text
+	LogLevel       string // log-level: debug | info | warn | error
 
 	ShutdownTimeout time.Duration // shutdown-timeout
 }
@@ -197,6 +198,7 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	fs.BoolVar(&c.AccessLog, "access-log", true, "one log line per request (phone numbers masked, no query strings)")
 
 	str(&c.Storage, "storage", "disk", "durable tier: disk, s3 or none")
+	sec(&c.StorageNameKey, "storage-name-key", "key of the durable tier's object names (HMAC-SHA256), 16 bytes or more, set once and the same on every replica (a new key orphans the tier); unset: names anyone who can list the tier can trace back to phone numbers")
 	str(&c.DiskDir, "disk-dir", "./data", "folder of the disk tier")
 	str(&c.S3.Endpoint, "s3-endpoint", "", "S3 endpoint: host or host:port, no scheme (see s3-secure)")
 	str(&c.S3.Bucket, "s3-bucket", "avatars", "S3 bucket (created at start if missing)")
@@ -225,6 +227,10 @@ const (
 	// could never be reached, and a fill may make two gateway calls (a dead
 	// link's replacement).
 	FillDeadline = 60 * time.Second
+	// MinStorageNameKey is the shortest storage name key accepted, in
+	// bytes: the key is all that stands between a bucket listing and the
+	// phone numbers behind it, so it must not be guessable.
+	MinStorageNameKey = 16
 )
 
 // EnvName is the environment variable of a flag.
@@ -452,6 +458,10 @@ func (c *Config) validate(failed map[string]bool) []error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		bad("admin-token", "shorter than 16 bytes")
+	}
+	// Not quoted: it is a secret, and a short one is half of it.
+	if c.StorageNameKey != "" && len(c.StorageNameKey) < MinStorageNameKey {
+		bad("storage-name-key", "shorter than %d bytes (the value is not shown)", MinStorageNameKey)
 	}
 	switch c.Storage {
 	case "none":

@@ -131,7 +131,7 @@ func TestSettingsComplete(t *testing.T) {
 		}
 		seen[x.Flag] = true
 	}
-	for _, secret := range []string{"greenapi-api-token-instance", "signing-key", "s3-secret-key", "admin-token", "gowa-password"} {
+	for _, secret := range []string{"greenapi-api-token-instance", "signing-key", "s3-secret-key", "admin-token", "gowa-password", "storage-name-key"} {
 		found := false
 		for _, x := range s {
 			if x.Flag == secret {
@@ -269,6 +269,54 @@ func TestURLErrorsQuoteNoCredentials(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("the error quotes a credential: %v", err)
+		}
+	}
+}
+
+// TestStorageNameKey: unset keeps today's names; a key of 16 bytes or more is
+// taken as given; a shorter one is refused without being quoted, in whole or
+// in part.
+func TestStorageNameKey(t *testing.T) {
+	base := map[string]string{"AVATAR_UPSTREAM": "none", "AVATAR_ALLOW_UNSIGNED": "true"}
+	for _, tc := range []struct {
+		name, key string
+		ok        bool
+	}{
+		{"unset", "", true},
+		{"16 bytes", "0123456789abcdef", true},
+		{"long", "c2lnbmluZy1rZXktb2YtMzItYnl0ZXMtLS0tLS0tLS0=", true},
+		{"15 bytes", "0123456789abcde", false},
+		{"short", "k3y-s3cr3t", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, via := range []string{"env", "flag"} {
+				m := map[string]string{}
+				for k, v := range base {
+					m[k] = v
+				}
+				var args []string
+				if tc.key != "" && via == "env" {
+					m["AVATAR_STORAGE_NAME_KEY"] = tc.key
+				} else if tc.key != "" {
+					args = []string{"--storage-name-key=" + tc.key}
+				}
+				c, err := Load(args, env(m), io.Discard)
+				switch {
+				case tc.ok && err != nil:
+					t.Errorf("%s: %v", via, err)
+				case tc.ok && c.StorageNameKey != tc.key:
+					t.Errorf("%s: StorageNameKey not the one given", via)
+				case !tc.ok && (err == nil || !strings.Contains(err.Error(), "AVATAR_STORAGE_NAME_KEY") || !strings.Contains(err.Error(), "16 bytes")):
+					t.Errorf("%s: err = %v, want one naming AVATAR_STORAGE_NAME_KEY and its minimum", via, err)
+				case !tc.ok && strings.Contains(err.Error(), tc.key[:6]):
+					t.Errorf("%s: the error quotes the key: %v", via, err)
+				}
+			}
+		})
+	}
+	for _, s := range Settings() {
+		if s.Flag == "storage-name-key" && (!s.Secret || s.Default != "") {
+			t.Errorf("storage-name-key: secret %v, default %q; want a secret with no default", s.Secret, s.Default)
 		}
 	}
 }

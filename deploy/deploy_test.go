@@ -820,6 +820,10 @@ func checkCompose(c *composeFile, raw string, env fleetEnv) []string {
 		if e["AVATAR_SIGNING_KEY"] == "" {
 			bad("%s: no AVATAR_SIGNING_KEY", name)
 		}
+		// A shared bucket named by plain hashes is a list of phone numbers.
+		if e["AVATAR_STORAGE_NAME_KEY"] == "" {
+			bad("%s: no AVATAR_STORAGE_NAME_KEY", name)
+		}
 		for _, k := range []string{"AVATAR_ALLOW_UNSIGNED", "AVATAR_CDN_ALLOW_PRIVATE", "AVATAR_DEMO"} {
 			if v, ok := e[k]; ok && v != "false" {
 				bad("%s: %s has no place in a deployment", name, k)
@@ -903,6 +907,7 @@ func TestComposeEnvLoads(t *testing.T) {
 		"AVATAR_SIGNING_KEY":                 "c2lnbmluZy1rZXktb2YtMzItYnl0ZXMtLS0tLS0tLS0=",
 		"AVATAR_S3_ACCESS_KEY":               "avatarproxy",
 		"AVATAR_S3_SECRET_KEY":               "0123456789abcdef",
+		"AVATAR_STORAGE_NAME_KEY":            "bmFtZS1rZXktb2YtMzItYnl0ZXMtLS0tLS0tLS0tLS0=",
 	}
 	interpolation := regexp.MustCompile(`^\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}$`)
 	for _, name := range []string{"avatarproxy-a", "avatarproxy-b"} {
@@ -947,6 +952,16 @@ func TestComposeCheckCatches(t *testing.T) {
 			}},
 		{name: "replica publishes a port", want: "avatarproxy-a publishes ports",
 			mutate: func(c *composeFile) { c.Services["avatarproxy-a"].Ports = []string{"8081:8080"} }},
+		{name: "no name key", want: "no AVATAR_STORAGE_NAME_KEY",
+			mutate: func(c *composeFile) {
+				for _, r := range []string{"avatarproxy-a", "avatarproxy-b"} {
+					delete(c.Services[r].Environment, "AVATAR_STORAGE_NAME_KEY")
+				}
+			}},
+		{name: "replicas with different name keys", want: "differ in their environment",
+			mutate: func(c *composeFile) {
+				c.Services["avatarproxy-b"].Environment["AVATAR_STORAGE_NAME_KEY"] = "${AVATAR_STORAGE_NAME_KEY_B:?set it}"
+			}},
 		{name: "replicas on different buckets", want: "differ in their environment",
 			mutate: func(c *composeFile) { c.Services["avatarproxy-b"].Environment["AVATAR_S3_BUCKET"] = "other" }},
 		{name: "bucket not created", want: "does not create bucket",
@@ -1238,7 +1253,7 @@ func checkKube(m *kubeManifest, env fleetEnv) []string {
 	if values["AVATAR_STORAGE"] != "s3" || values["AVATAR_S3_ENDPOINT"] == "" {
 		bad("want AVATAR_STORAGE=s3 and an AVATAR_S3_ENDPOINT")
 	}
-	for _, k := range []string{"AVATAR_SIGNING_KEY", "AVATAR_S3_ACCESS_KEY", "AVATAR_S3_SECRET_KEY"} {
+	for _, k := range []string{"AVATAR_SIGNING_KEY", "AVATAR_S3_ACCESS_KEY", "AVATAR_S3_SECRET_KEY", "AVATAR_STORAGE_NAME_KEY"} {
 		if !fromSecret[k] {
 			bad("%s must come from the Secret", k)
 		}
@@ -1350,6 +1365,7 @@ func TestKubernetesEnvLoads(t *testing.T) {
 		"greenapi-api-token-instance": "0123456789abcdef0123456789abcdef",
 		"s3-access-key":               "avatarproxy",
 		"s3-secret-key":               "0123456789abcdef",
+		"storage-name-key":            "bmFtZS1rZXktb2YtMzItYnl0ZXMtLS0tLS0tLS0tLS0=",
 	}
 	env := map[string]string{}
 	c := m.Deployment.Template.Spec.Containers[0]
@@ -1399,6 +1415,10 @@ func TestKubernetesCheckCatches(t *testing.T) {
 		{"one replica", func(m *kubeManifest) { m.Deployment.Replicas = 1 }, "want 2 replicas"},
 		{"literal secret", func(m *kubeManifest) { setEnv(m, "AVATAR_SIGNING_KEY", "hunter2") }, "AVATAR_SIGNING_KEY must come from a secretKeyRef"},
 		{"secret in the ConfigMap", func(m *kubeManifest) { m.ConfigMaps["avatarproxy"]["AVATAR_S3_SECRET_KEY"] = "hunter2" }, "AVATAR_S3_SECRET_KEY is a secret"},
+		{"no name key", func(m *kubeManifest) {
+			c := container(m)
+			c.Env = slices.DeleteFunc(c.Env, func(e kubeEnv) bool { return e.Name == "AVATAR_STORAGE_NAME_KEY" })
+		}, "AVATAR_STORAGE_NAME_KEY must come from the Secret"},
 		{"setting not in README", func(m *kubeManifest) { setEnv(m, "AVATAR_NOT_A_SETTING", "1") }, "AVATAR_NOT_A_SETTING is set"},
 		{"disk storage", func(m *kubeManifest) { m.ConfigMaps["avatarproxy"]["AVATAR_STORAGE"] = "disk" }, "AVATAR_STORAGE=s3"},
 		{"memory limit under the cache", func(m *kubeManifest) { container(m).Resources.Limits["memory"] = "200Mi" }, "GOMEMLIMIT"},
