@@ -28,13 +28,13 @@ func runHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, healthcheckTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := healthcheckClient().Do(req)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}
@@ -44,4 +44,24 @@ func runHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	}
 	fmt.Fprintln(stdout, "ok")
 	return nil
+}
+
+// healthcheckTimeout bounds the whole check: a container runtime kills a
+// check that overruns its own timeout (compose's is 5 s) and counts a
+// failure without saying why.
+const healthcheckTimeout = 3 * time.Second
+
+// healthcheckClient asks this server directly. http.DefaultClient would
+// send the check through HTTP_PROXY when --listen names a non-loopback
+// address (only loopback is exempt), which from inside a container means
+// asking a corporate proxy about an address it cannot reach, or telling it
+// the pod's address: the check would fail, or pass for another server.
+func healthcheckClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:             nil,
+			DisableKeepAlives: true, // one request, then the process exits
+		},
+		Timeout: healthcheckTimeout,
+	}
 }

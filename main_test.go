@@ -9,10 +9,14 @@ import (
 	"image"
 	_ "image/jpeg"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,6 +151,72 @@ func TestHealthcheckHonoursListenFlag(t *testing.T) {
 	if err := run(context.Background(), []string{"healthcheck", "--listen", "secret-value", "x"}, getenv(nil), io.Discard, io.Discard, nil); err == nil || strings.Contains(err.Error(), "secret-value") {
 		t.Errorf("bad arguments: %v", err)
 	}
+}
+
+// TestHealthcheckIgnoresProxy: with HTTP_PROXY in the environment and
+// --listen on a non-loopback address (which Go does not exempt from the
+// proxy), the check still asks the server itself. The proxy here answers
+// 200 to everything, as a check passed through one to the wrong server
+// would. The check runs in a child process: net/http reads the proxy
+// variables once per process, and this one has made requests already.
+func TestHealthcheckIgnoresProxy(t *testing.T) {
+	if addr := os.Getenv("AVATARPROXY_TEST_HEALTHCHECK_ADDR"); addr != "" {
+		if err := run(context.Background(), []string{"healthcheck", "--listen=" + addr}, func(string) string { return "" }, io.Discard, io.Discard, nil); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	ip := nonLoopbackIPv4(t)
+	var proxied, direct atomic.Int32
+	fakeProxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxied.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer fakeProxy.Close()
+	target := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			direct.Add(1)
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	target.Listener = ln
+	target.Start()
+	defer target.Close()
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHealthcheckIgnoresProxy$", "-test.count=1")
+	cmd.Env = append(os.Environ(),
+		"AVATARPROXY_TEST_HEALTHCHECK_ADDR="+ln.Addr().String(),
+		"HTTP_PROXY="+fakeProxy.URL, "http_proxy="+fakeProxy.URL, "NO_PROXY=", "no_proxy=", "REQUEST_METHOD=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("healthcheck with HTTP_PROXY set: %v\n%s", err, out)
+	}
+	if n := proxied.Load(); n != 0 {
+		t.Errorf("the proxy got %d requests", n)
+	}
+	if n := direct.Load(); n != 1 {
+		t.Errorf("the server got %d /healthz requests, want 1", n)
+	}
+}
+
+// nonLoopbackIPv4 is an IPv4 address of this machine other than loopback, or
+// skips the test.
+func nonLoopbackIPv4(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.String()
+		}
+	}
+	t.Skip("no non-loopback IPv4 address to listen on")
+	return ""
 }
 
 func TestBadConfigListsEveryProblem(t *testing.T) {
