@@ -138,7 +138,7 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	// correct answer (its on-WhatsApp check, then the picture lookup), Green
 	// API's calls are shorter; one figure for all would cut GOWA short or
 	// let a stalled Green API hold a fill.
-	dur(&c.UpstreamTimeout, "upstream-timeout", 0, "deadline of one gateway call, at most 30s; 0: the gateway's own (greenapi 10s, gowa 20s, waha and evolution 15s)")
+	dur(&c.UpstreamTimeout, "upstream-timeout", 0, "deadline of one gateway call: twice it plus cdn-timeout at most 1m, a fill's deadline (25s with the default cdn-timeout); 0: the gateway's own (greenapi 10s, gowa 20s, waha and evolution 15s)")
 	note("upstream-rps")
 	fs.Float64Var(&c.UpstreamRPS, "upstream-rps", 5, "gateway calls per second (token bucket, per gateway account)")
 	note("upstream-concurrency")
@@ -168,7 +168,7 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	fs.BoolVar(&c.CDNAllowPrivate, "cdn-allow-private", false, "allow CDN downloads from loopback/private addresses and plain http (tests only)")
 	note("cdn-max-bytes")
 	fs.Int64Var(&c.CDNMaxBytes, "cdn-max-bytes", 4<<20, "largest picture downloaded from the CDN, in bytes")
-	dur(&c.CDNTimeout, "cdn-timeout", 10*time.Second, "deadline of one CDN download (at most 1m, a fill's deadline)")
+	dur(&c.CDNTimeout, "cdn-timeout", 10*time.Second, "deadline of one CDN download; it plus two gateway calls (upstream-timeout) at most 1m, a fill's deadline")
 
 	note("memory-mb")
 	fs.IntVar(&c.MemoryMB, "memory-mb", 256, "memory cache budget in MiB")
@@ -225,7 +225,7 @@ const (
 	// FillDeadline is the deadline of one fill (resolve, download, resize),
 	// which main gives the proxy: a longer first-load wait or CDN timeout
 	// could never be reached, and a fill may make two gateway calls (a dead
-	// link's replacement).
+	// link's replacement) before its download (checkFillBudget).
 	FillDeadline = 60 * time.Second
 	// MinStorageNameKey is the shortest storage name key accepted, in
 	// bytes: the key is all that stands between a bucket listing and the
@@ -403,8 +403,8 @@ func (c *Config) validate(failed map[string]bool) []error {
 	default:
 		bad("upstream", "want greenapi, gowa, waha, evolution or none, got %q", c.Upstream)
 	}
-	if c.UpstreamTimeout < 0 || c.UpstreamTimeout > FillDeadline/2 {
-		bad("upstream-timeout", "want 0 (the gateway's own) up to %s (a fill, cut at %s, may make two gateway calls), got %s", FillDeadline/2, FillDeadline, c.UpstreamTimeout)
+	if c.UpstreamTimeout < 0 {
+		bad("upstream-timeout", "must not be negative (0: the gateway's own), got %s", c.UpstreamTimeout)
 	}
 	if !(c.UpstreamRPS > 0 && c.UpstreamRPS <= 1000) {
 		bad("upstream-rps", "want >0 and <=1000, got %g", c.UpstreamRPS)
@@ -420,6 +420,8 @@ func (c *Config) validate(failed map[string]bool) []error {
 	}
 	if c.CDNTimeout <= 0 || c.CDNTimeout > FillDeadline {
 		bad("cdn-timeout", "want 1ns..%s (a fill is cut at %s), got %s", FillDeadline, FillDeadline, c.CDNTimeout)
+	} else if c.UpstreamTimeout >= 0 && !failed["upstream-timeout"] && !failed["cdn-timeout"] {
+		c.checkFillBudget(bad)
 	}
 	if c.MemoryMB < 1 || c.MemoryMB > 1<<20 {
 		bad("memory-mb", "want 1..1048576, got %d", c.MemoryMB)
@@ -491,6 +493,40 @@ func (c *Config) validate(failed map[string]bool) []error {
 		bad("log-level", "want debug, info, warn or error, got %q", c.LogLevel)
 	}
 	return errs
+}
+
+// checkFillBudget refuses gateway and CDN timeouts that do not leave a fill
+// room for what a dead link costs: a gateway call, a second one for the
+// replacement link, and its download, all under FillDeadline. Past it the
+// replacement is cut off and the chat answers unavailable when it need not.
+// (The dead link's own download is not counted: the CDN refuses it at once.)
+// The gateway's deadline is the one in force: its own when the setting is 0.
+// Both timeouts are already known to be in range.
+func (c *Config) checkFillBudget(bad func(flagName, format string, a ...any)) {
+	if c.UpstreamTimeout > 0 {
+		// Checked whatever the gateway, none included: a deadline past
+		// what any fill can hold is a mistake wherever it is set.
+		most := (FillDeadline - c.CDNTimeout) / 2
+		if most <= 0 {
+			bad("cdn-timeout", "%s leaves a fill (cut at %s) no room for the gateway calls before the download", c.CDNTimeout, FillDeadline)
+		} else if c.UpstreamTimeout > most {
+			bad("upstream-timeout", "want at most %s: a fill, cut at %s, may make two gateway calls (a dead link's replacement needs a second) and a download of %s (%s), got %s",
+				most, FillDeadline, c.CDNTimeout, EnvName("cdn-timeout"), c.UpstreamTimeout)
+		}
+		return
+	}
+	gateway := c.Upstream
+	if c.Demo {
+		gateway = "greenapi" // main points a demo at its Green API stand-in
+	}
+	call := upstream.DefaultTimeout(gateway)
+	if call == 0 { // no gateway, or an unknown one (reported elsewhere)
+		return
+	}
+	if most := FillDeadline - 2*call; c.CDNTimeout > most {
+		bad("cdn-timeout", "want at most %s, or a shorter %s: a fill, cut at %s, may make two %s calls at that gateway's own deadline of %s (a dead link's replacement needs a second) before the download, got %s",
+			most, EnvName("upstream-timeout"), FillDeadline, gateway, call, c.CDNTimeout)
+	}
 }
 
 // validEndpoint reports whether s is a host or host:port, as minio-go takes

@@ -30,7 +30,8 @@ func TestDefaults(t *testing.T) {
 
 // TestUpstreamTimeout: unset, each gateway keeps its own deadline (GOWA's
 // 20 s covers its 10 s on-WhatsApp check plus its 5 s picture lookup); an
-// operator may set one up to 5 minutes, never a negative one.
+// operator may set one as long as two calls and the default 10 s download
+// fit a fill (TestFillBudget), never a negative one.
 func TestUpstreamTimeout(t *testing.T) {
 	base := map[string]string{"AVATAR_UPSTREAM": "gowa", "AVATAR_GOWA_URL": "http://127.0.0.1:3000", "AVATAR_ALLOW_UNSIGNED": "true"}
 	for _, tc := range []struct {
@@ -41,8 +42,8 @@ func TestUpstreamTimeout(t *testing.T) {
 		{"", 0, true},
 		{"0", 0, true},
 		{"25s", 25 * time.Second, true},
-		{"30s", 30 * time.Second, true},
 		{"-1s", 0, false},
+		{"30s", 0, false}, // two calls and the 10 s download: 70 s, past a fill's 60 s
 		{"31s", 0, false}, // a fill (60 s) may make two gateway calls
 		{"5m", 0, false},
 	} {
@@ -318,5 +319,61 @@ func TestStorageNameKey(t *testing.T) {
 		if s.Flag == "storage-name-key" && (!s.Secret || s.Default != "") {
 			t.Errorf("storage-name-key: secret %v, default %q; want a secret with no default", s.Secret, s.Default)
 		}
+	}
+}
+
+// TestFillBudget: a fill whose link is dead makes two gateway calls and a
+// download under one 60 s deadline, so twice the gateway's deadline in force
+// (its own when AVATAR_UPSTREAM_TIMEOUT is 0) plus AVATAR_CDN_TIMEOUT must
+// fit. The error names the setting to lower and says the limit.
+func TestFillBudget(t *testing.T) {
+	gowa := map[string]string{"AVATAR_UPSTREAM": "gowa", "AVATAR_GOWA_URL": "http://127.0.0.1:3000"}
+	greenapi := map[string]string{"AVATAR_GREENAPI_ID_INSTANCE": "1101000001", "AVATAR_GREENAPI_API_TOKEN_INSTANCE": "tok"}
+	for _, tc := range []struct {
+		name     string
+		base     map[string]string
+		upstream string // AVATAR_UPSTREAM_TIMEOUT, "" unset
+		cdn      string // AVATAR_CDN_TIMEOUT, "" unset (10s)
+		wantErr  string // the variable the error names, "" for none
+		wantText string
+	}{
+		{"set 30s with the default download", greenapi, "30s", "", "AVATAR_UPSTREAM_TIMEOUT", "want at most 25s"},
+		{"set 25s with the default download", greenapi, "25s", "", "", ""},
+		{"set 20s with a 20s download", greenapi, "20s", "20s", "", ""},
+		{"set 20s with a 21s download", greenapi, "20s", "21s", "AVATAR_UPSTREAM_TIMEOUT", "want at most 19.5s"},
+		{"set 1s with a whole-fill download", greenapi, "1s", "1m", "AVATAR_CDN_TIMEOUT", "no room"},
+		{"set 5m", gowa, "5m", "", "AVATAR_UPSTREAM_TIMEOUT", "want at most 25s"},
+		{"gowa's own 20s with a 20s download", gowa, "", "20s", "", ""},
+		{"gowa's own 20s with a 21s download", gowa, "", "21s", "AVATAR_CDN_TIMEOUT", "want at most 20s"},
+		{"greenapi's own 10s with a 40s download", greenapi, "", "40s", "", ""},
+		{"greenapi's own 10s with a 41s download", greenapi, "", "41s", "AVATAR_CDN_TIMEOUT", "greenapi calls"},
+		{"set 10s beats gowa's own", gowa, "10s", "40s", "", ""},
+		{"demo runs greenapi", map[string]string{"AVATAR_UPSTREAM": "none", "AVATAR_DEMO": "true"}, "", "41s", "AVATAR_CDN_TIMEOUT", "greenapi calls"},
+		{"no gateway, no calls", map[string]string{"AVATAR_UPSTREAM": "none"}, "", "1m", "", ""},
+		{"no gateway, the setting still checked", map[string]string{"AVATAR_UPSTREAM": "none"}, "26s", "", "AVATAR_UPSTREAM_TIMEOUT", "want at most 25s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := map[string]string{"AVATAR_ALLOW_UNSIGNED": "true", "AVATAR_STORAGE": "none"}
+			for k, v := range tc.base {
+				m[k] = v
+			}
+			if tc.upstream != "" {
+				m["AVATAR_UPSTREAM_TIMEOUT"] = tc.upstream
+			}
+			if tc.cdn != "" {
+				m["AVATAR_CDN_TIMEOUT"] = tc.cdn
+			}
+			_, err := Load(nil, env(m), io.Discard)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.wantErr == "":
+			case err == nil:
+				t.Errorf("accepted; want an error naming %s", tc.wantErr)
+			case !strings.HasPrefix(err.Error(), tc.wantErr+": ") || strings.Count(err.Error(), "\n") != 0 ||
+				!strings.Contains(err.Error(), "fill") || !strings.Contains(err.Error(), tc.wantText):
+				t.Errorf("err = %v; want only one, naming %s first, the fill and %q", err, tc.wantErr, tc.wantText)
+			}
+		})
 	}
 }

@@ -207,6 +207,24 @@ func newGatewayHTTP(name string, client *http.Client, timeout, def time.Duration
 	return gatewayHTTP{name: name, client: client, timeout: timeout, bodyCap: bodyCap, log: log, secrets: secrets}
 }
 
+// DefaultTimeout is the deadline each call to the named gateway ("greenapi",
+// "gowa", "waha" or "evolution") gets when its config's Timeout is zero; zero
+// for any other name. It lets a caller check a budget against the deadline
+// actually in force without copying the figures.
+func DefaultTimeout(gateway string) time.Duration {
+	switch gateway {
+	case greenAPIGateway:
+		return defaultGreenAPITimeout
+	case gowaGateway:
+		return defaultGOWATimeout
+	case wahaGateway:
+		return defaultWAHATimeout
+	case evolutionGateway:
+		return defaultEvolutionTimeout
+	}
+	return 0
+}
+
 // answerFunc maps one HTTP answer of a gateway to a Result or an *Error. It is
 // total, and pure so that it can be fuzzed without a server; retryAfter is
 // the Retry-After header, now the clock for its HTTP-date form.

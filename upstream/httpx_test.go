@@ -30,7 +30,8 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // TestGatewayDefaultTimeouts: a zero Timeout, which is what the
-// upstream-timeout setting passes by default, is each gateway's own figure,
+// upstream-timeout setting passes by default, is each gateway's own figure
+// (the one DefaultTimeout reports, which config checks the fill budget with),
 // and with every one a fill whose link turns out dead (a resolve, a refused
 // download, a second resolve, a download) fits the proxy's 60 s fill
 // deadline (proxy.FillTimeout) with room for the durable read and the resize.
@@ -75,8 +76,16 @@ func TestGatewayDefaultTimeouts(t *testing.T) {
 		if h.timeout != want[name] {
 			t.Errorf("%s: timeout %s, want %s", name, h.timeout, want[name])
 		}
+		if d := DefaultTimeout(name); d != h.timeout {
+			t.Errorf("DefaultTimeout(%q) = %s, but a zero Timeout gives %s", name, d, h.timeout)
+		}
 		if worst := 2*h.timeout + defaultFetchTimeout; worst >= fill {
 			t.Errorf("%s: two resolves and a download may take %s, the whole %s of a fill", name, worst, fill)
+		}
+	}
+	for _, name := range []string{"none", "", "cdn"} {
+		if d := DefaultTimeout(name); d != 0 {
+			t.Errorf("DefaultTimeout(%q) = %s, want 0", name, d)
 		}
 	}
 }
