@@ -103,6 +103,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	// What a start that fails from here on must close, in reverse order;
+	// once serving begins, the shutdown below closes it all instead. An
+	// unclosed durable tier leaves its writer goroutines behind (and in
+	// tests, or any caller of run that carries on, they pile up).
+	var undo []func()
+	defer func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}()
+	if durable != nil {
+		undo = append(undo, func() {
+			// Nothing was served, so nothing is queued: this only stops
+			// the writers.
+			cctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			_ = durable.Close(cctx)
+		})
+	}
 
 	reg := metrics.NewRegistry()
 	if err := metrics.RegisterServiceLog(reg, logLines.Dropped); err != nil {
@@ -171,6 +190,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		metricsSrv = &http.Server{Handler: metrics.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = metricsSrv.Serve(mln) }()
+		undo = append(undo, func() {
+			_ = metricsSrv.Close()
+			// Serve may not have taken the listener yet: close it here
+			// too, so the port is free when run returns.
+			_ = mln.Close()
+		})
 		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
 	demoPages := cfg.Demo && len(cfg.SigningKeys) == 0
@@ -197,6 +222,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
+	undo = nil // started: the shutdown below closes everything
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 

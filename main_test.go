@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -391,6 +392,68 @@ func TestStorageNameKey(t *testing.T) {
 			}
 			if strings.Contains(stderr.String(), nameKey) || strings.Contains(stderr.String(), "n4me") {
 				t.Error("the name key is in the log")
+			}
+		})
+	}
+}
+
+// durableWriters counts the goroutines running the durable tier's writer
+// loop, in this whole process.
+func durableWriters() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "avatarproxy/cache.(*Durable).work(")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// TestFailedStartClosesWhatItOpened: a start that fails once the durable
+// tier is open (a metrics port or the avatar port already taken) returns an
+// error with the tier's writers stopped and the metrics port given back.
+// Closing the tier waits for its writers to exit, so counting them right
+// after run returns is exact.
+func TestFailedStartClosesWhatItOpened(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	freeAddr := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+	for _, tc := range []struct {
+		name, listen, metrics string
+	}{
+		{"metrics port taken", "127.0.0.1:0", taken.Addr().String()},
+		{"avatar port taken", taken.Addr().String(), freeAddr()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := durableWriters()
+			args := []string{"--upstream=none", "--allow-unsigned", "--storage=disk", "--disk-dir=" + t.TempDir(),
+				"--listen=" + tc.listen, "--metrics-listen=" + tc.metrics}
+			err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard, func(string) {
+				t.Error("run started serving")
+			})
+			if err == nil {
+				t.Fatal("run started with a port taken")
+			}
+			if n := durableWriters() - before; n != 0 {
+				t.Errorf("%d durable writers left running after the failed start", n)
+			}
+			if tc.metrics != taken.Addr().String() {
+				l, err := net.Listen("tcp", tc.metrics)
+				if err != nil {
+					t.Fatalf("the metrics port is still held: %v", err)
+				}
+				l.Close()
 			}
 		})
 	}
