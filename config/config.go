@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/avatarproxy/avatarproxy/resize"
 	"github.com/avatarproxy/avatarproxy/upstream"
 )
 
@@ -167,7 +168,7 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	note("cdn-allow-private")
 	fs.BoolVar(&c.CDNAllowPrivate, "cdn-allow-private", false, "allow CDN downloads from loopback/private addresses and plain http (tests only)")
 	note("cdn-max-bytes")
-	fs.Int64Var(&c.CDNMaxBytes, "cdn-max-bytes", 4<<20, "largest picture downloaded from the CDN, in bytes")
+	fs.Int64Var(&c.CDNMaxBytes, "cdn-max-bytes", 4<<20, "largest picture downloaded from the CDN, in bytes (at most 8388608: what the decoder takes)")
 	dur(&c.CDNTimeout, "cdn-timeout", 10*time.Second, "deadline of one CDN download; it plus two gateway calls (upstream-timeout) at most 1m, a fill's deadline")
 
 	note("memory-mb")
@@ -415,8 +416,10 @@ func (c *Config) validate(failed map[string]bool) []error {
 	if _, err := upstream.ParseAllowList(strings.Join(c.CDNAllow, ",")); err != nil || len(c.CDNAllow) == 0 {
 		bad("cdn-allow", "want host or host:port patterns, got %q", strings.Join(c.CDNAllow, ","))
 	}
-	if c.CDNMaxBytes < 1024 || c.CDNMaxBytes > 64<<20 {
-		bad("cdn-max-bytes", "want 1024..67108864, got %d", c.CDNMaxBytes)
+	// The decoder refuses input over resize.DefaultMaxBytes: a larger cap
+	// would download pictures only to answer "picture rejected" for them.
+	if c.CDNMaxBytes < 1024 || c.CDNMaxBytes > resize.DefaultMaxBytes {
+		bad("cdn-max-bytes", "want 1024..%d (what the decoder takes), got %d", resize.DefaultMaxBytes, c.CDNMaxBytes)
 	}
 	if c.CDNTimeout <= 0 || c.CDNTimeout > FillDeadline {
 		bad("cdn-timeout", "want 1ns..%s (a fill is cut at %s), got %s", FillDeadline, FillDeadline, c.CDNTimeout)

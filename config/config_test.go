@@ -199,6 +199,9 @@ func TestLimits(t *testing.T) {
 		{"AVATAR_CDN_TIMEOUT", "61s", false},
 		{"AVATAR_CDN_TIMEOUT", "0", false},
 		{"AVATAR_CDN_TIMEOUT", "1m", true},
+		{"AVATAR_CDN_MAX_BYTES", "8388608", true},
+		{"AVATAR_CDN_MAX_BYTES", "8388609", false},
+		{"AVATAR_CDN_MAX_BYTES", "1023", false},
 	} {
 		t.Run(tc.env+"="+tc.val, func(t *testing.T) {
 			_, err := Load([]string{"--upstream=none", "--storage=none", "--allow-unsigned"}, env(map[string]string{tc.env: tc.val}), io.Discard)
