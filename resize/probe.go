@@ -144,8 +144,9 @@ func probe(src []byte, lim Limits) (*codec, Info, error) {
 // per pixel per component on top of its planes, and a 4-component one a
 // CMYK copy (a progressive CMYK JPEG: 24 bytes a pixel); a 16-bit PNG
 // decodes to 8, and an interlaced PNG holds a pass of up to half the image
-// besides. Other formats decode to at most 4 bytes a pixel (a GIF whose
-// frame does not cover the screen: 1 more, for the canvas).
+// besides. A GIF is counted at 5: its palette index and, when its frame
+// does not cover the screen, the canvas it is drawn on. Other formats
+// decode to at most 4 bytes a pixel.
 func decodeMemory(c *codec, src []byte, cfg image.Config) (int64, error) {
 	px := int64(cfg.Width) * int64(cfg.Height)
 	switch c {
@@ -162,6 +163,8 @@ func decodeMemory(c *codec, src []byte, cfg image.Config) (int64, error) {
 			bpp += bpp / 2
 		}
 		return px * bpp, nil
+	case codecGIF:
+		return px * 5, nil
 	}
 	return px * 4, nil
 }

@@ -42,6 +42,22 @@ func bombPNG(tb testing.TB, w, h, rows int) []byte {
 // zeroPNG is an RGBA PNG of w x h at depth 8 or 16, interlaced (Adam7) or
 // not, with rows rows of zero data: all of them make a valid
 // non-interlaced file, fewer a truncated one.
+// smallFrameGIF is a GIF whose screen is edge square and whose one frame
+// is 16x16 in its corner: decoding it takes a full-screen canvas.
+func smallFrameGIF(tb testing.TB, edge int) []byte {
+	tb.Helper()
+	frame := image.NewPaletted(image.Rect(0, 0, 16, 16), palette.Plan9)
+	var b bytes.Buffer
+	err := gif.EncodeAll(&b, &gif.GIF{
+		Image: []*image.Paletted{frame}, Delay: []int{0},
+		Config: image.Config{ColorModel: frame.Palette, Width: edge, Height: edge},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b.Bytes()
+}
+
 func zeroPNG(tb testing.TB, w, h int, depth, interlace byte, rows int) []byte {
 	tb.Helper()
 	ihdr := binary.BigEndian.AppendUint32(nil, uint32(w))
@@ -261,6 +277,8 @@ func TestMemoryBudget(t *testing.T) {
 		{"progressive CMYK 800x800", manyScansJPEG(800, 800, 4, 4), nil},
 		{"progressive gray 1600x1600", manyScansJPEG(1600, 1600, 1, 1), nil},
 		{"16-bit PNG 1024x1024", zeroPNG(t, 1024, 1024, 16, 0, 1024), nil},
+		{"GIF 2048x2048, a 16x16 frame", smallFrameGIF(t, 2048), ErrTooManyPixels},
+		{"GIF 1024x1024, a 16x16 frame", smallFrameGIF(t, 1024), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			decode := func() error { _, err := Decode(tc.src, Limits{}); return err }
