@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -534,6 +535,28 @@ func TestPurgeAuth(t *testing.T) {
 	if !strings.Contains(buf.String(), `"status":204,"bytes":0,`) {
 		t.Errorf("no 204 line with 0 bytes:\n%s", buf.String())
 	}
+}
+
+// failingDelete is a durable tier whose deletes fail, as a bucket that
+// refuses them does.
+type failingDelete struct{}
+
+func (failingDelete) Get(context.Context, string) ([]byte, bool, error) { return nil, false, nil }
+func (failingDelete) PutAsync(string, []byte) bool                      { return true }
+func (failingDelete) Delete(context.Context, string) error              { return errors.New("AccessDenied") }
+
+// A purge the durable tier refuses is a 503 that no cache keeps, with
+// the same headers as every other error answer, and a hint to retry.
+func TestPurgeFailure(t *testing.T) {
+	const admin = "admin-token-0123456789"
+	h := newHarness(t, func(c *Config) { c.AdminToken = admin }).replica(t, failingDelete{})
+	r := h.do(http.MethodDelete, "/avatar/79001234567@c.us", "Authorization", "Bearer "+admin)
+	if r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("purge: %d, want 503", r.StatusCode)
+	}
+	wantHeader(t, r, "Cache-Control", "no-store")
+	wantHeader(t, r, "X-Content-Type-Options", "nosniff")
+	wantHeader(t, r, "Retry-After", "1")
 }
 
 // A limited answer forwarded nothing, and its Cache-Status says so.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"log/slog"
@@ -463,7 +464,10 @@ var errForbidden = errors.New("forbidden")
 func (s *Server) handlePurge(c *fiber.Ctx) error {
 	// The auth scheme is case-insensitive (RFC 9110 11.1): "bearer" too.
 	scheme, tok, _ := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
-	if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) != 1 {
+	// Digests, not the tokens: ConstantTimeCompare returns at once on
+	// unequal lengths, which would time out the token's length.
+	got, want := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(s.cfg.AdminToken))
+	if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="avatarproxy"`)
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
@@ -478,6 +482,9 @@ func (s *Server) handlePurge(c *fiber.Ctx) error {
 	defer cancel()
 	if err := s.Purge(ctx, chat); err != nil {
 		s.log.Error("purge failed", "chat", chat.Masked(), "err", err)
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+		c.Set(fiber.HeaderRetryAfter, "1")
 		return c.Status(fiber.StatusServiceUnavailable).SendString("purge failed, retry\n")
 	}
 	// Not SendStatus: it sets "No Content" as the body, which is never
