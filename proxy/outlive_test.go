@@ -187,3 +187,42 @@ func TestShutdownCancelsAFillQuietly(t *testing.T) {
 		t.Errorf("a fill cancelled by Shutdown logged:\n%s", logs)
 	}
 }
+
+// A refresh that joins the foreground load which started it (a stale copy
+// found inside that load, from memory or the durable tier) gets the stale
+// copy back. It must still ask the gateway, not count that as done: here
+// the foreground load is held until the refresh has joined it.
+func TestRefreshThatJoinsAStaleLoadStillAsks(t *testing.T) {
+	h := newHarness(t)
+	h.avatar("79001234567@c.us", 640)
+	h.get("/avatar/79001234567@c.us.jpg?size=64")
+	h.settle()
+	h.clock.Advance(25 * time.Hour)
+
+	chat := mustChat(t, "79001234567@c.us")
+	skey := sourceKey(chat, false)
+	e, ok := h.srv.mem.Get(skey)
+	if !ok || e.fresh.age(h.clock.Now()) != ageStale {
+		t.Fatal("no stale source in memory")
+	}
+	started, release, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		h.srv.sources.Do(skey, func() (any, error) {
+			close(started)
+			<-release
+			return &sourceResult{e, csHitStorage, h.srv.fence.generation()}, nil
+		})
+	}()
+	<-started
+	h.srv.refreshAsync(chat, false, e.fresh)
+	waitJoined(t)
+	close(release)
+	<-done
+	h.settle()
+	if n := h.gw.Recorder.Calls(); n != 2 {
+		t.Errorf("gateway calls = %d, want 2: the refresh asked nothing", n)
+	}
+	resp, _ := h.get("/avatar/79001234567@c.us.jpg?size=64")
+	wantHeader(t, resp, "Cache-Status", "avatarproxy; hit")
+}

@@ -340,10 +340,18 @@ func (s *Server) refreshAsync(chat upstream.ChatID, preview bool, served *freshn
 		defer s.refreshing.Delete(skey)
 		ctx, cancel := context.WithTimeout(s.bgCtx, s.cfg.FillTimeout)
 		defer cancel()
-		v, err, _ := s.sources.Do(skey, func() (v any, err error) {
-			defer recoverInto(&err, s.log)
-			return s.loadSource(ctx, chat, preview, true)
-		})
+		load := func() (any, error, bool) {
+			return s.sources.Do(skey, func() (v any, err error) {
+				defer recoverInto(&err, s.log)
+				return s.loadSource(ctx, chat, preview, true)
+			})
+		}
+		v, err, shared := load()
+		if shared && err == nil && v.(*sourceResult).e.fresh.age(s.cfg.Now()) != ageFresh {
+			// Joined a foreground load that served a stale copy (the one
+			// that started this refresh, as a rule): nothing was asked yet.
+			v, err, _ = load()
+		}
 		s.stats.Refreshes.Add(1)
 		var r *sourceResult
 		if err == nil {
