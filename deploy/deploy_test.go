@@ -896,19 +896,22 @@ func TestCompose(t *testing.T) {
 	}
 }
 
+// sampleSecrets are plausible values for the settings both recipes take
+// from outside them (compose from the shell, Kubernetes from its Secret).
+var sampleSecrets = map[string]string{
+	"AVATAR_GREENAPI_URL":                "https://1103.api.green-api.com",
+	"AVATAR_GREENAPI_ID_INSTANCE":        "1103000001",
+	"AVATAR_GREENAPI_API_TOKEN_INSTANCE": "0123456789abcdef0123456789abcdef",
+	"AVATAR_SIGNING_KEY":                 "c2lnbmluZy1rZXktb2YtMzItYnl0ZXMtLS0tLS0tLS0=",
+	"AVATAR_S3_ACCESS_KEY":               "avatarproxy",
+	"AVATAR_S3_SECRET_KEY":               "0123456789abcdef",
+	"AVATAR_STORAGE_NAME_KEY":            "bmFtZS1rZXktb2YtMzItYnl0ZXMtLS0tLS0tLS0tLS0=",
+}
+
 // TestComposeEnvLoads hands each replica's environment, with plausible
 // values for the secrets compose takes from the shell, to config.Load.
 func TestComposeEnvLoads(t *testing.T) {
 	c := parseCompose(t, readFile(t, "compose.yaml"))
-	samples := map[string]string{
-		"AVATAR_GREENAPI_URL":                "https://1103.api.green-api.com",
-		"AVATAR_GREENAPI_ID_INSTANCE":        "1103000001",
-		"AVATAR_GREENAPI_API_TOKEN_INSTANCE": "0123456789abcdef0123456789abcdef",
-		"AVATAR_SIGNING_KEY":                 "c2lnbmluZy1rZXktb2YtMzItYnl0ZXMtLS0tLS0tLS0=",
-		"AVATAR_S3_ACCESS_KEY":               "avatarproxy",
-		"AVATAR_S3_SECRET_KEY":               "0123456789abcdef",
-		"AVATAR_STORAGE_NAME_KEY":            "bmFtZS1rZXktb2YtMzItYnl0ZXMtLS0tLS0tLS0tLS0=",
-	}
 	interpolation := regexp.MustCompile(`^\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}$`)
 	for _, name := range []string{"avatarproxy-a", "avatarproxy-b"} {
 		svc := c.Services[name]
@@ -918,7 +921,7 @@ func TestComposeEnvLoads(t *testing.T) {
 		env := map[string]string{}
 		for k, v := range svc.Environment {
 			if m := interpolation.FindStringSubmatch(v); m != nil {
-				sample, ok := samples[m[1]]
+				sample, ok := sampleSecrets[m[1]]
 				if !ok {
 					t.Fatalf("%s: %s: no sample value for ${%s}", name, k, m[1])
 				}
@@ -1358,15 +1361,6 @@ func TestKubernetes(t *testing.T) {
 // a recipe whose settings the binary refuses would crash-loop every pod.
 func TestKubernetesEnvLoads(t *testing.T) {
 	m := parseKube(t, readFile(t, "kubernetes.yaml"))
-	secrets := map[string]string{
-		"signing-key":                 "c2lnbmluZy1rZXktb2YtMzItYnl0ZXMtLS0tLS0tLS0=",
-		"greenapi-url":                "https://1103.api.green-api.com",
-		"greenapi-id-instance":        "1103000001",
-		"greenapi-api-token-instance": "0123456789abcdef0123456789abcdef",
-		"s3-access-key":               "avatarproxy",
-		"s3-secret-key":               "0123456789abcdef",
-		"storage-name-key":            "bmFtZS1rZXktb2YtMzItYnl0ZXMtLS0tLS0tLS0tLS0=",
-	}
 	env := map[string]string{}
 	c := m.Deployment.Template.Spec.Containers[0]
 	for _, from := range c.EnvFrom {
@@ -1379,9 +1373,9 @@ func TestKubernetesEnvLoads(t *testing.T) {
 		case e.Value != nil:
 			env[e.Name] = *e.Value
 		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
-			v, ok := secrets[e.ValueFrom.SecretKeyRef.Key]
+			v, ok := sampleSecrets[e.Name]
 			if !ok {
-				t.Fatalf("%s: no sample value for secret key %q", e.Name, e.ValueFrom.SecretKeyRef.Key)
+				t.Fatalf("%s (secret key %q): no sample value", e.Name, e.ValueFrom.SecretKeyRef.Key)
 			}
 			env[e.Name] = v
 		}
