@@ -200,7 +200,7 @@ func (s *Server) sendLimited(c *fiber.Ctx, req *avatarRequest, wait time.Duratio
 	e := limitedEntry
 	if req.Fallback != Fallback404 {
 		var err error
-		if e, err = s.placeholderEntry(req, statusUnavailable, nil); err != nil {
+		if e, err = s.placeholderEntry(req, statusUnavailable, nil, s.fence.generation()); err != nil {
 			return err
 		}
 	}

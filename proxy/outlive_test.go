@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avatarproxy/avatarproxy/placeholder"
 	"github.com/avatarproxy/avatarproxy/storage"
 	"github.com/avatarproxy/avatarproxy/upstream"
+	"github.com/avatarproxy/avatarproxy/upstream/fake"
 )
 
 // gatedResolver holds every Resolve until gate closes, then reports the chat
@@ -135,6 +137,50 @@ func TestPurgeBeatsAFillUnderWay(t *testing.T) {
 	}
 	if _, ok, _ := disk.Get(context.Background(), durableKey(other.Chat, false)); !ok {
 		t.Error("the other chat's record was not stored")
+	}
+}
+
+// A chat without an avatar, asked for with a name, is drawn on the chat's
+// colour: a fill waiting on the gateway when the chat is purged answers
+// with that drawing but keeps it nowhere, as it keeps nothing else.
+func TestPurgeBeatsAPlaceholderUnderWay(t *testing.T) {
+	in, gate := make(chan struct{}, 1), make(chan struct{})
+	h := newHarness(t, func(c *Config) {
+		inner := c.Resolver
+		c.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
+			in <- struct{}{}
+			<-gate
+			return inner.Resolve(ctx, req)
+		})
+	})
+	h.gw.Set("79001234567@c.us", fake.NoAvatarAnswer())
+	req, err := parseAvatar("79001234567@c.us.png", query{Size: "64", Name: "Ada Lovelace"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *fillResult, 1)
+	go func() {
+		fr, err := h.srv.fill(context.Background(), &req, variantKey(&req))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- fr
+	}()
+	<-in
+	if err := h.srv.Purge(context.Background(), req.Chat); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	if fr := <-done; fr == nil || fr.e.status != "no-avatar" || len(fr.e.body) == 0 {
+		t.Fatalf("the fill answered %+v, want a drawing for no-avatar", fr)
+	}
+	h.settle()
+	key, tag := placeholderKey(placeholder.Params{Kind: placeholder.Initials, Seed: req.Chat.String(), Size: 64, Name: "Ada Lovelace"}, req.Format)
+	if tag != req.Chat.String() {
+		t.Fatalf("the drawing's tag is %q, want the chat", tag)
+	}
+	if _, ok := h.srv.mem.Get(key); ok {
+		t.Error("the purged chat's drawing is in memory")
 	}
 }
 

@@ -178,7 +178,7 @@ func (s *Server) miss(c *fiber.Ctx, hreq *avatarRequest, key string, now time.Ti
 			// an error here is a bug (a recovered panic, already logged).
 			// The <img> still gets a picture.
 			s.log.Error("fill failed", "chat", req.Chat.Masked(), "err", r.Err)
-			e, err := s.placeholderEntry(req, statusUnavailable, nil)
+			e, err := s.placeholderEntry(req, statusUnavailable, nil, s.fence.generation())
 			if err != nil {
 				return err
 			}
@@ -199,7 +199,7 @@ func (s *Server) miss(c *fiber.Ctx, hreq *avatarRequest, key string, now time.Ti
 		return s.send(c.Context(), req, fr.e, s.cfg.Now(), cs)
 	case <-t.C:
 		s.stats.FirstLoadTimeouts.Add(1)
-		e, err := s.placeholderEntry(req, statusUnavailable, nil)
+		e, err := s.placeholderEntry(req, statusUnavailable, nil, s.fence.generation())
 		if err != nil {
 			return err
 		}
@@ -242,7 +242,7 @@ func (s *Server) fill(ctx context.Context, req *avatarRequest, key string) (*fil
 		default:
 			s.log.Info("upstream unavailable", "chat", req.Chat.Masked(), "err", err)
 		}
-		e, perr := s.placeholderEntry(req, statusUnavailable, nil)
+		e, perr := s.placeholderEntry(req, statusUnavailable, nil, gen)
 		return &fillResult{e: e, cacheStatus: csMiss, sourceLed: led}, perr
 	}
 	var e *entry
@@ -264,11 +264,11 @@ func (s *Server) fill(ctx context.Context, req *avatarRequest, key string) (*fil
 					}
 				}
 			}
-			e, err = s.placeholderEntry(req, statusUnavailable, nil)
+			e, err = s.placeholderEntry(req, statusUnavailable, nil, min(gen, sgen))
 			return &fillResult{e: e, cacheStatus: csMiss, sourceLed: led}, err
 		}
 	} else {
-		e, err = s.placeholderEntry(req, string(src.rec.State), src.fresh)
+		e, err = s.placeholderEntry(req, string(src.rec.State), src.fresh, min(gen, sgen))
 		if err != nil {
 			return nil, err
 		}
@@ -306,8 +306,10 @@ func (s *Server) renderAvatar(ctx context.Context, req *avatarRequest, src *entr
 // placeholderEntry answers for state (a known state, or statusUnavailable
 // with fresh nil) with the fallback the request asked for. The image itself
 // is cached by its look, so a thousand chats without avatars at one size
-// cost one drawing per colour and name.
-func (s *Server) placeholderEntry(req *avatarRequest, status string, fresh *freshness) (*entry, error) {
+// cost one drawing per colour and name. gen is the purge generation the
+// answer was found at (see source): a drawing on the chat's colour is kept
+// only if the chat was not purged since.
+func (s *Server) placeholderEntry(req *avatarRequest, status string, fresh *freshness, gen uint64) (*entry, error) {
 	e := &entry{status: status, fresh: fresh, negative: fresh != nil, noStore: fresh == nil}
 	if req.Fallback == Fallback404 {
 		e.code = fiber.StatusNotFound
@@ -336,7 +338,7 @@ func (s *Server) placeholderEntry(req *avatarRequest, status string, fresh *fres
 	if p.Size == 0 {
 		p.Size = defaultPlaceholderSize
 	}
-	img, err := s.placeholderImage(p, req.Format)
+	img, err := s.placeholderImage(p, req.Format, req.Chat, gen)
 	if err != nil {
 		return nil, err
 	}
@@ -346,25 +348,8 @@ func (s *Server) placeholderEntry(req *avatarRequest, status string, fresh *fres
 
 var notFoundBody = []byte("no avatar\n")
 
-func (s *Server) placeholderImage(p placeholder.Params, f resize.Format) (*entry, error) {
-	b := make([]byte, 0, 64)
-	b = append(b, 'p', 0, byte(p.Kind), byte(f), 0)
-	b = strconv.AppendInt(b, int64(p.Size), 10)
-	b = append(b, 0)
-	// Only initials are drawn on the chat's colour: a silhouette or a blank
-	// looks the same for every chat, and keyed by the chat each chat
-	// without an avatar would cost a drawing and a cache entry of the
-	// same bytes.
-	tag := placeholderTag
-	if p.Kind == placeholder.Initials {
-		tag = p.Seed
-		b = append(b, p.Seed...)
-	}
-	b = append(b, 0)
-	// Keyed by the initials, which are all Draw takes of the name: names
-	// that share them share one drawing.
-	b = append(b, placeholder.InitialsOf(p.Name)...)
-	key := string(b)
+func (s *Server) placeholderImage(p placeholder.Params, f resize.Format, chat upstream.ChatID, gen uint64) (*entry, error) {
+	key, tag := placeholderKey(p, f)
 	if e, ok := s.mem.Get(key); ok {
 		return e, nil
 	}
@@ -381,9 +366,36 @@ func (s *Server) placeholderImage(p placeholder.Params, f resize.Format) (*entry
 		return nil, err
 	}
 	e := &entry{body: body, etag: strongETag(body)}
-	// Tagged by seed so a purge also forgets the chat's coloured placeholders.
-	s.mem.Set(key, tag, e, 0)
+	if tag == placeholderTag {
+		s.mem.Set(key, tag, e, 0)
+		return e, nil
+	}
+	// Tagged by the chat so a purge also forgets its coloured placeholders,
+	// and fenced so a fill under way at the purge does not bring one back.
+	s.fence.store(chat, gen, func() { s.mem.Set(key, tag, e, 0) })
 	return e, nil
+}
+
+// placeholderKey is the memory key and tag of a placeholder drawing.
+func placeholderKey(p placeholder.Params, f resize.Format) (key, tag string) {
+	b := make([]byte, 0, 64)
+	b = append(b, 'p', 0, byte(p.Kind), byte(f), 0)
+	b = strconv.AppendInt(b, int64(p.Size), 10)
+	b = append(b, 0)
+	// Only initials are drawn on the chat's colour: a silhouette or a blank
+	// looks the same for every chat, and keyed by the chat each chat
+	// without an avatar would cost a drawing and a cache entry of the
+	// same bytes.
+	tag = placeholderTag
+	if p.Kind == placeholder.Initials {
+		tag = p.Seed
+		b = append(b, p.Seed...)
+	}
+	b = append(b, 0)
+	// Keyed by the initials, which are all Draw takes of the name: names
+	// that share them share one drawing.
+	b = append(b, placeholder.InitialsOf(p.Name)...)
+	return string(b), tag
 }
 
 // placeholderTag is the memory tag of the placeholders no chat owns; no
