@@ -63,6 +63,19 @@ func TestFillOutlivingItsRequestKeepsItsChat(t *testing.T) {
 	}
 }
 
+// gateResolver makes every gateway call say so on in, then wait for gate
+// to close.
+func gateResolver(in chan<- struct{}, gate <-chan struct{}) option {
+	return func(c *Config) {
+		inner := c.Resolver
+		c.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
+			in <- struct{}{}
+			<-gate
+			return inner.Resolve(ctx, req)
+		})
+	}
+}
+
 // A purge is final: a fill already waiting on the gateway when the chat is
 // purged answers its request but stores nothing, in memory or in the
 // durable tier, once it comes back; nor does a fill that started after the
@@ -70,14 +83,7 @@ func TestFillOutlivingItsRequestKeepsItsChat(t *testing.T) {
 // time, stores as usual.
 func TestPurgeBeatsAFillUnderWay(t *testing.T) {
 	in, gate := make(chan struct{}, 4), make(chan struct{})
-	h := newHarness(t, func(c *Config) {
-		inner := c.Resolver
-		c.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
-			in <- struct{}{}
-			<-gate
-			return inner.Resolve(ctx, req)
-		})
-	})
+	h := newHarness(t, gateResolver(in, gate))
 	h.avatar("79001234567@c.us", 640)
 	h.avatar("79001234568@c.us", 640)
 	disk, err := storage.NewDisk(t.TempDir())
@@ -145,14 +151,7 @@ func TestPurgeBeatsAFillUnderWay(t *testing.T) {
 // with that drawing but keeps it nowhere, as it keeps nothing else.
 func TestPurgeBeatsAPlaceholderUnderWay(t *testing.T) {
 	in, gate := make(chan struct{}, 1), make(chan struct{})
-	h := newHarness(t, func(c *Config) {
-		inner := c.Resolver
-		c.Resolver = upstream.ResolverFunc(func(ctx context.Context, req upstream.Request) (upstream.Result, error) {
-			in <- struct{}{}
-			<-gate
-			return inner.Resolve(ctx, req)
-		})
-	})
+	h := newHarness(t, gateResolver(in, gate))
 	h.gw.Set("79001234567@c.us", fake.NoAvatarAnswer())
 	req, err := parseAvatar("79001234567@c.us.png", query{Size: "64", Name: "Ada Lovelace"})
 	if err != nil {
