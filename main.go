@@ -338,7 +338,7 @@ func newDurable(ctx context.Context, cfg config.Config, logger *slog.Logger) (*c
 		if err != nil {
 			return nil, nil, err
 		}
-		d.NameKey = nameKey(cfg)
+		d.NameKey = []byte(cfg.StorageNameKey) // empty: plain hashes, as before the setting
 		store = d
 	case "s3":
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -350,7 +350,7 @@ func newDurable(ctx context.Context, cfg config.Config, logger *slog.Logger) (*c
 		if err != nil {
 			return nil, nil, err
 		}
-		s.NameKey = nameKey(cfg)
+		s.NameKey = []byte(cfg.StorageNameKey) // empty: plain hashes, as before the setting
 		store = s
 	default:
 		return nil, nil, fmt.Errorf("unknown storage %q", cfg.Storage)
@@ -360,15 +360,6 @@ func newDurable(ctx context.Context, cfg config.Config, logger *slog.Logger) (*c
 		dcfg.Workers = s3Writers
 	}
 	return cache.NewDurable(store, dcfg, logger), store, nil
-}
-
-// nameKey is the durable tier's name key, nil when none is set (the tier's
-// names are then plain hashes, as before the setting existed).
-func nameKey(cfg config.Config) []byte {
-	if cfg.StorageNameKey == "" {
-		return nil
-	}
-	return []byte(cfg.StorageNameKey)
 }
 
 // readiness is /readyz: not ready while the gateway breaker is open or the
