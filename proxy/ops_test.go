@@ -524,6 +524,7 @@ func TestPurgeAuth(t *testing.T) {
 		if r.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%q: %d, want 401", auth, r.StatusCode)
 		}
+		wantHeader(t, r, "WWW-Authenticate", `Bearer realm="avatarproxy"`)
 		wantHeader(t, r, "Cache-Control", "no-store")
 		wantHeader(t, r, "X-Content-Type-Options", "nosniff")
 	}

@@ -459,7 +459,11 @@ func (s *Server) revalidate(req *avatarRequest, e *entry, cacheStatus string) {
 // keyBufs holds the scratch a memory-cache key is built in.
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 96); return &b }}
 
-var errForbidden = errors.New("forbidden")
+var (
+	errForbidden    = errors.New("forbidden")
+	errUnauthorized = errors.New("unauthorized")
+	errPurgeFailed  = errors.New("purge failed")
+)
 
 func (s *Server) handlePurge(c *fiber.Ctx) error {
 	// The auth scheme is case-insensitive (RFC 9110 11.1): "bearer" too.
@@ -468,10 +472,7 @@ func (s *Server) handlePurge(c *fiber.Ctx) error {
 	// unequal lengths, which would time out the token's length.
 	got, want := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(s.cfg.AdminToken))
 	if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="avatarproxy"`)
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-		return c.Status(fiber.StatusUnauthorized).SendString("unauthorized\n")
+		return errUnauthorized
 	}
 	// DELETE /avatar/{chatId} names the chat; a variant's URL names it too.
 	chat, err := parsePurgeTarget(c.Params("file"))
@@ -482,10 +483,7 @@ func (s *Server) handlePurge(c *fiber.Ctx) error {
 	defer cancel()
 	if err := s.Purge(ctx, chat); err != nil {
 		s.log.Error("purge failed", "chat", chat.Masked(), "err", err)
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-		c.Set(fiber.HeaderRetryAfter, "1")
-		return c.Status(fiber.StatusServiceUnavailable).SendString("purge failed, retry\n")
+		return errPurgeFailed
 	}
 	// Not SendStatus: it sets "No Content" as the body, which is never
 	// sent but was logged as 10 bytes.
@@ -545,8 +543,15 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		s.stats.BadRequests.Add(1)
 		return c.Status(fiber.StatusBadRequest).SendString(string(b) + "\n")
 	}
-	if errors.Is(err, errForbidden) {
+	switch {
+	case errors.Is(err, errForbidden):
 		return c.Status(fiber.StatusForbidden).SendString("forbidden: missing or bad signature\n")
+	case errors.Is(err, errUnauthorized):
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="avatarproxy"`)
+		return c.Status(fiber.StatusUnauthorized).SendString("unauthorized\n")
+	case errors.Is(err, errPurgeFailed): // logged with its cause by the purge
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return c.Status(fiber.StatusServiceUnavailable).SendString("purge failed, retry\n")
 	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
