@@ -27,6 +27,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/avatarproxy/avatarproxy/config"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 )
 
 // ---------------------------------------------------------------------------
@@ -1480,43 +1482,17 @@ func gitIgnored(t *testing.T, path string) bool {
 	return false
 }
 
-// dockerIgnored applies .dockerignore's rules as Docker does for the
-// patterns used here: each pattern matches a path from the context's root
-// (filepath.Match) or a folder above it, "**/" matches any number of
-// folders, and a later "!" pattern re-includes.
+// dockerIgnored applies .dockerignore's rules with moby/patternmatcher, the
+// matcher Docker and BuildKit use for the build context.
 func dockerIgnored(t *testing.T, rules, path string) bool {
 	t.Helper()
-	match := func(pattern, p string) bool {
-		pattern = strings.TrimPrefix(pattern, "/")
-		if rest, ok := strings.CutPrefix(pattern, "**/"); ok {
-			parts := strings.Split(p, "/")
-			for i := range parts {
-				if ok, _ := filepath.Match(rest, strings.Join(parts[i:], "/")); ok {
-					return true
-				}
-			}
-			return false
-		}
-		for ; p != "." && p != "/"; p = filepath.Dir(p) {
-			if ok, _ := filepath.Match(pattern, p); ok {
-				return true
-			}
-		}
-		return false
+	patterns, err := ignorefile.ReadAll(strings.NewReader(rules))
+	if err != nil {
+		t.Fatal(err)
 	}
-	ignored := false
-	for _, line := range strings.Split(rules, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if neg, ok := strings.CutPrefix(line, "!"); ok {
-			if match(neg, path) {
-				ignored = false
-			}
-		} else if match(line, path) {
-			ignored = true
-		}
+	ignored, err := patternmatcher.MatchesOrParentMatches(path, patterns)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ignored
 }
