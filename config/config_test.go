@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -294,10 +295,7 @@ func TestStorageNameKey(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, via := range []string{"env", "flag"} {
-				m := map[string]string{}
-				for k, v := range base {
-					m[k] = v
-				}
+				m := maps.Clone(base)
 				var args []string
 				if tc.key != "" && via == "env" {
 					m["AVATAR_STORAGE_NAME_KEY"] = tc.key
@@ -357,9 +355,7 @@ func TestFillBudget(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := map[string]string{"AVATAR_ALLOW_UNSIGNED": "true", "AVATAR_STORAGE": "none"}
-			for k, v := range tc.base {
-				m[k] = v
-			}
+			maps.Copy(m, tc.base)
 			if tc.upstream != "" {
 				m["AVATAR_UPSTREAM_TIMEOUT"] = tc.upstream
 			}
