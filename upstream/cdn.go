@@ -167,7 +167,7 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 		// Content-Length from the size check.
 		DisableCompression: true,
 	}
-	f.client = &http.Client{Transport: transport, CheckRedirect: f.checkRedirect}
+	f.client = &http.Client{Transport: locationCheck{transport}, CheckRedirect: f.checkRedirect}
 	return f, nil
 }
 
@@ -241,6 +241,8 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
 			return nil, cdnError(0, "", err, nil)
 		case errors.Is(err, errTooManyRedirects):
 			return nil, cdnError(0, "too many redirects", nil, nil)
+		case errors.Is(err, errMalformedRedirect):
+			return nil, cdnError(0, "malformed redirect", nil, nil)
 		}
 		return nil, cdnError(0, "request failed", nil, err)
 	}

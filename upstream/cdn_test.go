@@ -807,3 +807,20 @@ func BenchmarkFetch(b *testing.B) {
 		}
 	}
 }
+
+// A redirect whose Location does not parse is refused without the
+// Location's text reaching the error: it may hold the next hop's signature.
+func TestFetchMalformedRedirectHidesLocation(t *testing.T) {
+	env := cdnServe(t, false)
+	p := "/v/t61.24694-24/bad_n.jpg"
+	env.cdn.Script(p, fake.Behavior{Redirect: "https://pps.whatsapp.net/%zz?oh=secretsig"})
+	f := cdnFetcher(t, upstream.FetcherConfig{AllowPrivate: true})
+	_, err := f.Fetch(context.Background(), env.srv.URL+p)
+	e := cdnWant(t, err)
+	if strings.Contains(err.Error(), "secretsig") || strings.Contains(err.Error(), "%zz") {
+		t.Errorf("error %q shows the Location", err)
+	}
+	if e.Reason != "malformed redirect" {
+		t.Errorf("Reason = %q, want %q", e.Reason, "malformed redirect")
+	}
+}

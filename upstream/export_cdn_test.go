@@ -40,5 +40,5 @@ func SetDialCheckForTest(f *Fetcher, ok func(netip.AddrPort) bool) { f.dialOK = 
 
 // SetTLSForTest makes f trust an httptest TLS server.
 func SetTLSForTest(f *Fetcher, cfg *tls.Config) {
-	f.client.Transport.(*http.Transport).TLSClientConfig = cfg
+	f.client.Transport.(locationCheck).next.(*http.Transport).TLSClientConfig = cfg
 }

@@ -347,6 +347,17 @@ func TestGOWATransportFailures(t *testing.T) {
 			t.Errorf("%v does not match Canceled", err)
 		}
 	})
+	t.Run("malformed redirect", func(t *testing.T) {
+		// A proxy in front echoing the query into a Location it cannot
+		// escape: net/http would quote the Location, phone and all.
+		env := newGOWAEnv(t, nil)
+		a := fake.Text(http.StatusFound, "")
+		a.Header = http.Header{"Location": {"/%zz/user/avatar?phone=" + chat}}
+		env.fake.Set(chat+"@s.whatsapp.net", a)
+		_, err := env.gw.Resolve(t.Context(), Request{Chat: gwChat(t, chat)})
+		gwCheck(t, gowaGateway, Result{}, err, gwWant{failure: Transient})
+		gwNoLeak(t, err, env.logs.String(), append(gowaSecrets(chat), "phone=", "%zz")...)
+	})
 	t.Run("refused", func(t *testing.T) {
 		env := newGOWAEnv(t, nil)
 		env.srv.Close()

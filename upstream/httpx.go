@@ -71,6 +71,8 @@ func transportFailure(gateway string, err error, secrets []string) *Error {
 	switch {
 	case errors.Is(err, errBodyTooLarge):
 		reason = "response too large"
+	case errors.Is(err, errMalformedRedirect):
+		reason = "malformed redirect"
 	case errors.Is(err, context.DeadlineExceeded):
 		reason = "timed out"
 	case errors.Is(err, context.Canceled):
@@ -173,12 +175,39 @@ func redacted(s string) string {
 // host.
 func noRedirectClient() *http.Client {
 	return &http.Client{
-		Transport: http.DefaultTransport.(*http.Transport).Clone(),
+		Transport: locationCheck{http.DefaultTransport.(*http.Transport).Clone()},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
 	}
 }
+
+// locationCheck refuses a redirect whose Location does not parse before
+// net/http sees it: the client quotes such a Location in its error (even when
+// it follows no redirect), and a Location may carry a signed CDN link or echo
+// the phone number of the request.
+type locationCheck struct{ next http.RoundTripper }
+
+func (l locationCheck) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		if loc := resp.Header.Get("Location"); loc != "" {
+			if _, perr := req.URL.Parse(loc); perr != nil {
+				resp.Body.Close()
+				return nil, errMalformedRedirect
+			}
+		}
+	}
+	return resp, nil
+}
+
+// errMalformedRedirect is locationCheck's refusal, with no Location in it.
+var errMalformedRedirect = errors.New("a redirect's Location does not parse")
 
 // gatewayHTTP is the part of a gateway client that makes calls.
 type gatewayHTTP struct {
