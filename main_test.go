@@ -353,6 +353,23 @@ func TestDemoWithSigningKey(t *testing.T) {
 	}
 }
 
+// TestAllowUnsignedKeepsSignatures: AVATAR_ALLOW_UNSIGNED only lets a
+// server start without a key; with a key set, an unsigned URL is still a
+// 403 and a signed one works (README, "The URL" and "Signed URLs").
+func TestAllowUnsignedKeepsSignatures(t *testing.T) {
+	const key = "0123456789abcdef-key"
+	base, _, _ := startRun(t, []string{"--demo", "--listen=127.0.0.1:0", "--first-load-timeout=10s"},
+		map[string]string{"AVATAR_SIGNING_KEY": key, "AVATAR_ALLOW_UNSIGNED": "true"})
+	u := base + "/avatar/79001234561@c.us.jpg?size=16"
+	if resp, _ := get(t, u); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("unsigned %s with a key and AVATAR_ALLOW_UNSIGNED=true: %d, want 403", u, resp.StatusCode)
+	}
+	sig := proxy.NewSigner([][]byte{[]byte(key)}).Sign("79001234561@c.us")
+	if resp, _ := get(t, u+"&sig="+sig); resp.StatusCode != http.StatusOK {
+		t.Errorf("signed %s: %d, want 200", u, resp.StatusCode)
+	}
+}
+
 // TestStorageNameKey: the disk tier names a chat's record by the keyed hash
 // when AVATAR_STORAGE_NAME_KEY is set (by the plain one when not), the
 // startup line says which, and the key is on no log line.

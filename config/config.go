@@ -184,7 +184,7 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	fs.Var((*stringList)(&c.SigningKeys), "signing-key", "URL signing keys, comma-separated: the first signs, all verify")
 	secret["signing-key"] = true
 	note("allow-unsigned")
-	fs.BoolVar(&c.AllowUnsigned, "allow-unsigned", false, "serve without signatures (anyone who reaches the server can look up any number)")
+	fs.BoolVar(&c.AllowUnsigned, "allow-unsigned", false, "serve unsigned URLs when no signing-key is set (anyone who reaches the server can look up any number); with a key, signatures are always required")
 	sec(&c.AdminToken, "admin-token", "bearer token for DELETE /avatar/{chatId} (unset: no purge endpoint)")
 	note("hide-status")
 	fs.BoolVar(&c.HideStatus, "hide-status", false, "omit X-Avatar-Status so privacy, no-avatar and not-on-whatsapp answers are identical")
