@@ -181,11 +181,11 @@ func flagSet(c *Config) (fs *flag.FlagSet, secret map[string]bool, order []strin
 	fs.IntVar(&c.JPEGQuality, "jpeg-quality", 85, "JPEG quality 1..100")
 
 	note("signing-key")
-	fs.Var((*stringList)(&c.SigningKeys), "signing-key", "URL signing keys, comma-separated: the first signs, all verify")
+	fs.Var((*stringList)(&c.SigningKeys), "signing-key", "URL signing keys, comma-separated, each 16 bytes or more: the first signs, all verify")
 	secret["signing-key"] = true
 	note("allow-unsigned")
 	fs.BoolVar(&c.AllowUnsigned, "allow-unsigned", false, "serve unsigned URLs when no signing-key is set (anyone who reaches the server can look up any number); with a key, signatures are always required")
-	sec(&c.AdminToken, "admin-token", "bearer token for DELETE /avatar/{chatId} (unset: no purge endpoint)")
+	sec(&c.AdminToken, "admin-token", "bearer token for DELETE /avatar/{chatId}, 16 bytes or more (unset: no purge endpoint)")
 	note("hide-status")
 	fs.BoolVar(&c.HideStatus, "hide-status", false, "omit X-Avatar-Status so privacy, no-avatar and not-on-whatsapp answers are identical")
 	note("client-rps")
