@@ -1496,3 +1496,70 @@ func dockerIgnored(t *testing.T, rules, path string) bool {
 	}
 	return ignored
 }
+
+// TestREADMEComposeExports: the README's compose recipe exports exactly the
+// variables compose.yaml refuses to start without (its ${VAR:?...}), as does
+// compose.yaml's own header, so a newcomer who pastes either block gets a
+// fleet that starts.
+func TestREADMEComposeExports(t *testing.T) {
+	raw := readFile(t, "compose.yaml")
+	var required []string
+	for _, m := range regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*):\?`).FindAllStringSubmatch(raw, -1) {
+		required = append(required, m[1])
+	}
+	required = slices.Compact(slices.Sorted(slices.Values(required)))
+
+	exported := func(block string) []string {
+		var names []string
+		assign := regexp.MustCompile(`(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=`)
+		for _, line := range strings.Split(block, "\n") {
+			line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "#"))
+			if rest, ok := strings.CutPrefix(line, "export "); ok {
+				rest, _, _ = strings.Cut(rest, "  #") // a trailing comment
+				for _, m := range assign.FindAllStringSubmatch(rest, -1) {
+					names = append(names, m[1])
+				}
+			}
+		}
+		return slices.Compact(slices.Sorted(slices.Values(names)))
+	}
+
+	readme := readFile(t, "../README.md")
+	const up = "docker compose -f deploy/compose.yaml up"
+	end := strings.Index(readme, up)
+	begin := strings.LastIndex(readme[:max(end, 0)], "```sh\n")
+	if end < 0 || begin < 0 {
+		t.Fatalf("README.md has no ```sh block ending in %q", up)
+	}
+	header, _, _ := strings.Cut(raw, "\nname:")
+	for _, c := range []struct{ where, block string }{
+		{"README.md's compose block", readme[begin:end]},
+		{"compose.yaml's header", header},
+	} {
+		if got := exported(c.block); !slices.Equal(got, required) {
+			t.Errorf("%s exports %q; compose.yaml requires %q", c.where, got, required)
+		}
+	}
+}
+
+// TestKubernetesSecretCommand: the `kubectl create secret` in
+// kubernetes.yaml's header creates every key of the Secret the Deployment
+// reads, and no other.
+func TestKubernetesSecretCommand(t *testing.T) {
+	raw := readFile(t, "kubernetes.yaml")
+	m := parseKube(t, raw)
+	var refs []string
+	for _, e := range m.Deployment.Template.Spec.Containers[0].Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			refs = append(refs, e.ValueFrom.SecretKeyRef.Key)
+		}
+	}
+	var created []string
+	for _, m := range regexp.MustCompile(`--from-literal=([a-z0-9-]+)=`).FindAllStringSubmatch(raw, -1) {
+		created = append(created, m[1])
+	}
+	refs, created = slices.Sorted(slices.Values(refs)), slices.Sorted(slices.Values(created))
+	if len(refs) == 0 || !slices.Equal(refs, created) {
+		t.Errorf("the Deployment reads secret keys %q; the kubectl command in the header creates %q", refs, created)
+	}
+}
