@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minio/minio-go/v7/pkg/s3utils"
+
 	"github.com/avatarproxy/avatarproxy/resize"
 	"github.com/avatarproxy/avatarproxy/upstream"
 )
@@ -478,8 +480,15 @@ func (c *Config) validate(failed map[string]bool) []error {
 		if !validEndpoint(c.S3.Endpoint) {
 			bad("s3-endpoint", "want host or host:port, without scheme, path or credentials (the value is not shown: it may hold some)")
 		}
+		// Checked here as the S3 tier checks them at start, so they are
+		// reported with every other problem.
 		if c.S3.Bucket == "" {
 			bad("s3-bucket", "required for storage s3")
+		} else if err := s3utils.CheckValidBucketNameStrict(c.S3.Bucket); err != nil {
+			bad("s3-bucket", "want an S3 bucket name (3-63 of a-z 0-9 . -), got %q", c.S3.Bucket)
+		}
+		if strings.HasPrefix(c.S3.Prefix, "/") {
+			bad("s3-prefix", "must not start with /, got %q", c.S3.Prefix)
 		}
 		if c.S3.AccessKey == "" || c.S3.SecretKey == "" {
 			bad("s3-access-key", "access and secret key are required for storage s3")

@@ -376,3 +376,37 @@ func TestFillBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestS3NameChecks: a bucket name or prefix the S3 tier would refuse at
+// start is reported by Load with every other problem, as the README
+// promises ("listing every problem at once").
+func TestS3NameChecks(t *testing.T) {
+	base := map[string]string{
+		"AVATAR_UPSTREAM": "none", "AVATAR_ALLOW_UNSIGNED": "true", "AVATAR_STORAGE": "s3",
+		"AVATAR_S3_ENDPOINT": "minio:9000", "AVATAR_S3_ACCESS_KEY": "ak", "AVATAR_S3_SECRET_KEY": "sk-secret",
+	}
+	if _, err := Load(nil, env(base), io.Discard); err != nil {
+		t.Fatalf("base settings: %v", err)
+	}
+	for _, tc := range []struct{ name, val string }{
+		{"AVATAR_S3_BUCKET", "Avatars_Bucket"},
+		{"AVATAR_S3_BUCKET", "ab"},
+		{"AVATAR_S3_PREFIX", "/avatars"},
+	} {
+		m := maps.Clone(base)
+		m[tc.name] = tc.val
+		m["AVATAR_JPEG_QUALITY"] = "0" // another problem, reported with it
+		_, err := Load(nil, env(m), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.name) || !strings.Contains(err.Error(), "AVATAR_JPEG_QUALITY") {
+			t.Errorf("%s=%q: err = %v, want one naming %s and AVATAR_JPEG_QUALITY", tc.name, tc.val, err, tc.name)
+		}
+	}
+	for _, ok := range []string{"avatars", "my-avatars.example"} {
+		m := maps.Clone(base)
+		m["AVATAR_S3_BUCKET"] = ok
+		m["AVATAR_S3_PREFIX"] = "fleet/a"
+		if _, err := Load(nil, env(m), io.Discard); err != nil {
+			t.Errorf("bucket %q, prefix fleet/a: %v", ok, err)
+		}
+	}
+}
