@@ -265,39 +265,64 @@ func (rec *accessRecord) release() {
 	accessRecords.Put(rec)
 }
 
-// appendMaskedPath appends p with its phone numbers hidden: every run of
-// five or more digits keeps only its last four, and a digit written as a
-// percent-escape (%30..%39) is always hidden. It masks the whole path,
-// whatever its prefix or case: fiber routes /AVATAR/ too, a 404 can carry a
-// number (/avatars/79001234567.jpg, //avatar/...), and an opaque /avatar/t/
-// token loses nothing that matters by having a digit run starred. It runs
-// for every request, so it is one pass over the copy, in place: the masked
-// path is as long as p (appendRecord writes the length first).
+// appendMaskedPath appends p with its phone numbers hidden. A number is a
+// run of digits, which the separators people write numbers with do not end
+// (- . ( ) + and %20 %2B %28 %29 %2D %2E); each number of five or more digits
+// keeps only its last four. A digit written as a percent-escape (%30..%39)
+// and every non-ASCII byte, raw or escaped (digits of other scripts, names),
+// are always hidden: no valid chat id has one, and a client that sends
+// "+7 (900) 123-45-67" or Arabic-Indic digits gets a 400 whose line must not
+// show them. It masks the whole path, whatever its prefix or case: fiber
+// routes /AVATAR/ too, a 404 can carry a number (/avatars/79001234567.jpg,
+// //avatar/...), and an opaque /avatar/t/ token loses nothing that matters by
+// having digits starred. It runs for every request, so it is one pass over
+// the copy, in place: the masked path is as long as p (appendRecord writes
+// the length first).
 func appendMaskedPath[T string | []byte](dst []byte, p T) []byte {
 	n := len(dst)
 	b := append(dst, p...)
-	// last holds where the run's latest four digits start (a ring): the
-	// fifth digit of a run hides the first, and so on.
+	// last holds where the number's latest four digits start (a ring): the
+	// fifth digit of a number hides the first, and so on.
 	var last [4]int
 	run := 0
 	for i := n; i < len(b); {
-		w := 0
-		switch c := b[i]; {
-		case c >= '0' && c <= '9':
-			w = 1
-		case c == '%' && i+2 < len(b) && b[i+1] == '3' && b[i+2] >= '0' && b[i+2] <= '9':
-			b[i], b[i+1], b[i+2] = '*', '*', '*'
-			w = 3
-		case c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]):
-			// Another escape (%40 is the usual one): its hex digits are
-			// not part of a number.
-			run = 0
-			i += 3
-			continue
-		default:
+		w := 1
+		switch maskClass[b[i]] {
+		case mOther:
 			run = 0
 			i++
 			continue
+		case mSep:
+			i++
+			continue
+		case mHigh:
+			b[i] = '*'
+			i++
+			continue
+		case mPercent:
+			if i+2 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) {
+				run = 0
+				i++
+				continue
+			}
+			w = 3
+			switch maskClass[unhex(b[i+1])<<4|unhex(b[i+2])] {
+			case mDigit:
+				b[i], b[i+1], b[i+2] = '*', '*', '*'
+			case mHigh:
+				b[i], b[i+1], b[i+2] = '*', '*', '*'
+				i += 3
+				continue
+			case mSep:
+				i += 3
+				continue
+			default:
+				// Another escape (%40 is the usual one) ends the number;
+				// its hex digits are not part of one.
+				run = 0
+				i += 3
+				continue
+			}
 		}
 		if run >= 4 {
 			b[last[run&3]] = '*' // an escape there is starred already
@@ -309,7 +334,38 @@ func appendMaskedPath[T string | []byte](dst []byte, p T) []byte {
 	return b
 }
 
+// What appendMaskedPath makes of a byte, raw or escaped.
+const (
+	mOther   = iota // ends a number
+	mDigit          // part of a number
+	mSep            // may sit inside a number
+	mHigh           // not ASCII: always hidden
+	mPercent        // starts an escape (raw only)
+)
+
+var maskClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = mDigit
+	}
+	for _, c := range " -.()+" {
+		t[c] = mSep
+	}
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = mHigh
+	}
+	t['%'] = mPercent
+	return t
+}()
+
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f' }
+
+// unhex is the value of the hex digit c (isHex).
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c | 0x20 - 'a' + 10
+}
 
 // validRequestID accepts what proxies and load balancers send (UUIDs, hex,
 // base64url) and nothing that could forge a log line or a header.

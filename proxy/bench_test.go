@@ -167,6 +167,16 @@ func BenchmarkParseAvatar(b *testing.B) {
 	}
 }
 
+// BenchmarkMaskPath: the access line's masking, which every request pays.
+func BenchmarkMaskPath(b *testing.B) {
+	path := "/avatar/" + benchChat + ".jpg"
+	buf := make([]byte, 0, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendMaskedPath(buf[:0], path)
+	}
+}
+
 func BenchmarkVariantKey(b *testing.B) {
 	r, err := parseAvatar(benchChat+".jpg", query{Size: "128"})
 	if err != nil {

@@ -280,6 +280,9 @@ func TestAccessLogMasksEveryForm(t *testing.T) {
 		{"/avatar/7900123456%31@c.us.jpg?size=32", 200, true},
 		{"//avatar/79001234561@c.us.jpg", 404, false},
 		{"/avatar/t/../79001234561@c.us.jpg", 404, false},
+		// A number as a CRM stores it, and in Arabic-Indic digits: 400s.
+		{"/avatar/%2B7%20(900)%20123-45-61.jpg", 400, false},
+		{"/avatar/%D9%A7%D9%A9%D9%A0%D9%A0%D9%A1.jpg", 400, false},
 	} {
 		before := reachedFiber.Load()
 		conn, err := net.Dial("tcp", addr)
@@ -303,10 +306,10 @@ func TestAccessLogMasksEveryForm(t *testing.T) {
 		h.settle()
 	}
 	logs := buf.String()
-	if n := strings.Count(logs, "\n"); n != 7 {
-		t.Fatalf("%d access lines, want 7:\n%s", n, logs)
+	if n := strings.Count(logs, "\n"); n != 9 {
+		t.Fatalf("%d access lines, want 9:\n%s", n, logs)
 	}
-	for _, leak := range []string{"7900123", "%3", "456%31"} {
+	for _, leak := range []string{"7900123", "%3", "456%31", "(900)", "123-", "%D9"} {
 		if strings.Contains(logs, leak) {
 			t.Errorf("the access log shows %q:\n%s", leak, logs)
 		}

@@ -103,8 +103,10 @@ func FuzzParseAvatar(f *testing.F) {
 
 func TestMaskPath(t *testing.T) {
 	for in, want := range map[string]string{
-		"/avatar/79001234567@c.us.jpg":             "/avatar/*******4567@c.us.jpg",
-		"/avatar/79001234567-1581234048@g.us.png":  "/avatar/*******4567-******4048@g.us.png",
+		"/avatar/79001234567@c.us.jpg": "/avatar/*******4567@c.us.jpg",
+		// A legacy group id is one number to the rule (a hyphen can sit
+		// inside a phone number): the creator's number is hidden whole.
+		"/avatar/79001234567-1581234048@g.us.png":  "/avatar/***********-******4048@g.us.png",
 		"/avatar/79001234567%40s.whatsapp.net.jpg": "/avatar/*******4567%40s.whatsapp.net.jpg",
 		// An opaque token's digit runs are starred like any other: the
 		// rule cannot trust a prefix (/avatar/t/../<number> below).
@@ -129,9 +131,68 @@ func TestMaskPath(t *testing.T) {
 		"/avatar/12%4034567":  "/avatar/12%40*4567",
 		"/avatar/1234%":       "/avatar/1234%",
 		"/avatar/123456%3":    "/avatar/**3456%3",
+		// Numbers as people write them, which reach the log as 400s: the
+		// separators a phone number is written with do not end it.
+		"/avatar/%2B7%20(900)%20123-45-67.jpg": "/avatar/%2B*%20(***)%20***-45-67.jpg",
+		"/avatar/+7-900-123-45-67@c.us.jpg":    "/avatar/+*-***-***-45-67@c.us.jpg",
+		"/avatar/%2b7%2d900.123.45.67.jpg":     "/avatar/%2b*%2d***.***.45.67.jpg",
+		"/avatar/%28900%29%201234567":          "/avatar/%28***%29%20***4567",
+		// Digits of other scripts (Arabic-Indic, fullwidth) and any other
+		// non-ASCII byte, escaped or raw, are hidden: no valid id has one.
+		"/avatar/%D9%A7%D9%A9%d9%a0.jpg": "/avatar/******************.jpg",
+		"/avatar/%EF%BC%97%EF%BC%99":     "/avatar/******************",
+		"/avatar/\u0667\u0669.jpg":       "/avatar/****.jpg",
+		"/avatar/1234\u0667":             "/avatar/1234**",
+		"/avatar/%C3%A9t%C3%A9-1234567":  "/avatar/******t******-***4567",
 	} {
 		if got := string(appendMaskedPath([]byte("x"), in)[1:]); got != want {
 			t.Errorf("appendMaskedPath(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzMaskPath checks what the log promises of any path: the same length,
+// only stars added, no non-ASCII byte or escaped digit left, and never five
+// visible digits in one number, separators included (the check ends a
+// number at a star too, so it may pass a number the mask left whole, but
+// never fails one it hid).
+func FuzzMaskPath(f *testing.F) {
+	for _, s := range []string{"/avatar/79001234567@c.us.jpg", "/avatar/%2B7%20(900)%20123-45-67.jpg",
+		"/avatar/%D9%A7%D9%A9", "/avatar/%3712345%3a", "/x/%%37%2", "/avatar/t/6EeXXhRO66_I-7Ud83JS0eekufla12345.jpg"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		out := appendMaskedPath(nil, p)
+		if len(out) != len(p) {
+			t.Fatalf("%q -> %q: length changed", p, out)
+		}
+		visible := 0
+		for i := 0; i < len(out); i++ {
+			c := out[i]
+			if c != p[i] && c != '*' {
+				t.Fatalf("%q -> %q: byte %d changed to %q", p, out, i, c)
+			}
+			if c >= 0x80 {
+				t.Fatalf("%q -> %q: non-ASCII byte left at %d", p, out, i)
+			}
+			switch {
+			case c >= '0' && c <= '9':
+				if visible++; visible > 4 {
+					t.Fatalf("%q -> %q: five digits of one number shown", p, out)
+				}
+			case strings.IndexByte("-.()+ ", c) >= 0:
+			case c == '%' && i+2 < len(out) && isHex(out[i+1]) && isHex(out[i+2]):
+				e := unhex(out[i+1])<<4 | unhex(out[i+2])
+				switch {
+				case e >= '0' && e <= '9' || e >= 0x80:
+					t.Fatalf("%q -> %q: escape %s left", p, out, out[i:i+3])
+				case strings.IndexByte("-.()+ ", e) < 0:
+					visible = 0
+				}
+				i += 2
+			default:
+				visible = 0
+			}
+		}
+	})
 }
