@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"unsafe"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 )
 
@@ -22,9 +23,41 @@ var avatarPrefix = []byte("/avatar/")
 // handler serves a request: the fast path, then the fiber app.
 func (s *Server) handler(fiberHandler fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
-		if !s.serveFast(ctx) {
+		switch {
+		case s.serveFast(ctx):
+		case !knownMethod(ctx.Method()):
+			s.serveUnknownMethod(ctx)
+		default:
 			fiberHandler(ctx)
 		}
+	}
+}
+
+// knownMethod reports whether fiber routes method (its default methods;
+// methods are case-sensitive).
+func knownMethod(method []byte) bool {
+	for _, m := range fiber.DefaultMethods {
+		if string(method) == m {
+			return true
+		}
+	}
+	return false
+}
+
+// serveUnknownMethod answers a method fiber does not know with 501 (RFC
+// 9110 9.1) through handleError, with the access line of any other error.
+// Fiber would answer it itself, before its middleware and error handler,
+// with a bare 400: no no-store, no nosniff, no request id, no line.
+func (s *Server) serveUnknownMethod(ctx *fasthttp.RequestCtx) {
+	c := s.app.AcquireCtx(ctx)
+	defer s.app.ReleaseCtx(c)
+	var rec *accessRecord
+	if s.cfg.AccessLog != nil {
+		rec = s.startAccess(ctx)
+	}
+	_ = s.handleError(c, fiber.ErrNotImplemented) // writes the answer; never fails
+	if rec != nil {
+		s.finishAccess(ctx, rec)
 	}
 }
 

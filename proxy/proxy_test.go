@@ -443,3 +443,47 @@ func flipLast(t *testing.T, s string, bits byte) string {
 	}
 	return s[:len(s)-1] + string(alphabet[byte(i)^bits])
 }
+
+// A method fiber does not know (an extension method, or a known one in the
+// wrong case: methods are case-sensitive) is answered like every other
+// error: through handleError, with no-store, nosniff, a request id and an
+// access line. Fiber answers such a method itself, before any middleware
+// or error handler runs, with a bare 400 "Invalid http method".
+func TestUnknownMethod(t *testing.T) {
+	sink := &switchLog{}
+	h := newHarness(t, func(c *Config) { c.AccessLog = sink })
+	h.avatar("79001234567@c.us", 640)
+	handler := h.srv.Handler()
+	for _, m := range []string{"FOO", "get", "PROPFIND"} {
+		for _, target := range []string{"/avatar/79001234567@c.us.jpg?size=32", "/healthz", "/nope"} {
+			var buf syncBuffer
+			sink.to = &buf
+			ctx := fastCtx(target)
+			ctx.Request.Header.SetMethod(m)
+			handler(ctx)
+			resp := &ctx.Response
+			if got := resp.StatusCode(); got != http.StatusNotImplemented {
+				t.Errorf("%s %s: status %d, want 501", m, target, got)
+			}
+			for k, want := range map[string]string{
+				"Cache-Control":          "no-store",
+				"X-Content-Type-Options": "nosniff",
+				"Content-Type":           "text/plain; charset=utf-8",
+			} {
+				if got := string(resp.Header.Peek(k)); got != want {
+					t.Errorf("%s %s: %s = %q, want %q", m, target, k, got, want)
+				}
+			}
+			if !strings.Contains(resp.Header.String(), "\r\nX-Request-ID: ") {
+				t.Errorf("%s %s: no X-Request-ID", m, target)
+			}
+			line := buf.String()
+			if !strings.Contains(line, `"status":501`) || !strings.Contains(line, `"method":"`+m+`"`) {
+				t.Errorf("%s %s: access line %q, want one with status 501 and the method", m, target, line)
+			}
+			if strings.Contains(line, "79001234567") {
+				t.Errorf("%s %s: the access line shows the number: %q", m, target, line)
+			}
+		}
+	}
+}

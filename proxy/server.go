@@ -560,6 +560,8 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 			return c.Status(fe.Code).SendString("method not allowed\n")
 		case fiber.StatusNotFound:
 			return c.Status(fe.Code).SendString("not found\n")
+		case fiber.StatusNotImplemented:
+			return c.Status(fe.Code).SendString("method not implemented\n")
 		}
 		if fe.Code < 500 {
 			return c.Status(fe.Code).SendString(strings.ToLower(fiber.ErrBadRequest.Message) + "\n")
