@@ -576,3 +576,35 @@ func TestClientLimitCacheStatus(t *testing.T) {
 	}
 	wantHeader(t, resp, "Cache-Status", "avatarproxy; fwd=bypass; detail=client-limit")
 }
+
+// A client over its rate gets 429 whatever it sends: preconditions apply
+// only to an answer that would otherwise be 2xx (RFC 9110 13.2.1), so a
+// matching If-None-Match (the limited placeholder's own tag, or "*") must
+// not turn the 429 into a 304 that tells the client to go on.
+func TestClientLimitIgnoresPreconditions(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.ClientRPS = 1 })
+	h.avatar("79001234567@c.us", 640)
+	const target = "/avatar/79001234567@c.us.jpg?size=24"
+	var tag string
+	for range 5 {
+		resp, _ := h.get(target)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			tag = resp.Header.Get("ETag")
+			break
+		}
+	}
+	if tag == "" {
+		t.Fatal("no tagged 429 in 5 requests at 1 rps")
+	}
+	for _, inm := range []string{tag, "*", `"x", W/` + tag} {
+		resp, body := h.get(target, "If-None-Match", inm)
+		if resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("If-None-Match %s while limited: %d, want 429", inm, resp.StatusCode)
+			continue
+		}
+		wantHeader(t, resp, "Cache-Control", "no-store")
+		if f, w, _ := decode(t, body); f != "jpeg" || w != 24 {
+			t.Errorf("If-None-Match %s: not the 24 px placeholder: %s %d", inm, f, w)
+		}
+	}
+}
