@@ -391,11 +391,11 @@ func readiness(g *upstream.Guard, store pinger) func(ctx context.Context) string
 	}
 }
 
-// demoConfig points cfg at the in-process demo gateway and CDN. Listen and
-// storage keep what the user set through the environment, or any value
-// but the default given as a flag (--listen=:8080 itself still becomes
-// loopback: a flag set to its default cannot be told from no flag, and
-// loopback is the safe side).
+// demoConfig points cfg at the in-process demo gateway and CDN. Listen,
+// storage and the gateway budget keep what the user set through the
+// environment, or any value but the default given as a flag
+// (--listen=:8080 itself still becomes loopback: a flag set to its default
+// cannot be told from no flag, and loopback is the safe side).
 func demoConfig(cfg config.Config, d *demo.Demo, getenv func(string) string) config.Config {
 	cfg.Upstream = "greenapi"
 	cfg.GreenAPIURL, cfg.GreenAPIIDInstance, cfg.GreenAPIToken = d.GreenAPIURL, demo.IDInstance, demo.Token
@@ -410,10 +410,14 @@ func demoConfig(cfg config.Config, d *demo.Demo, getenv func(string) string) con
 	if len(cfg.SigningKeys) == 0 {
 		cfg.AllowUnsigned = true
 	}
+	// The demo gateway is not a bannable account: let a page full of demo
+	// avatars load at once instead of five per second. Each setting is
+	// raised only when left at its default, so one given keeps its value.
 	if getenv(config.EnvName("upstream-rps")) == "" && cfg.UpstreamRPS == 5 {
-		// The demo gateway is not a bannable account: let a page full of
-		// demo avatars load at once instead of five per second.
-		cfg.UpstreamRPS, cfg.UpstreamConcurrency = 200, 16
+		cfg.UpstreamRPS = 200
+	}
+	if getenv(config.EnvName("upstream-concurrency")) == "" && cfg.UpstreamConcurrency == 4 {
+		cfg.UpstreamConcurrency = 16
 	}
 	return cfg
 }

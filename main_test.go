@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avatarproxy/avatarproxy/config"
+	"github.com/avatarproxy/avatarproxy/demo"
 	"github.com/avatarproxy/avatarproxy/internal/testkit"
 	"github.com/avatarproxy/avatarproxy/proxy"
 )
@@ -473,5 +475,39 @@ func TestFailedStartClosesWhatItOpened(t *testing.T) {
 				l.Close()
 			}
 		})
+	}
+}
+
+// The demo raises the gateway budget for its stand-in gateway, but only
+// the settings left at their defaults: a concurrency given as a flag or in
+// the environment is kept, as flags and variables win everywhere else.
+func TestDemoConfigKeepsGivenGatewayBudget(t *testing.T) {
+	d := &demo.Demo{GreenAPIURL: "http://127.0.0.1:1", CDNHost: "127.0.0.1:2"}
+	load := func(args []string, env map[string]string) config.Config {
+		t.Helper()
+		getenv := func(k string) string { return env[k] }
+		cfg, err := config.Load(append([]string{"--demo"}, args...), getenv, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return demoConfig(cfg, d, getenv)
+	}
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		rps   float64
+		slots int
+	}{
+		{"defaults", nil, nil, 200, 16},
+		{"concurrency flag", []string{"--upstream-concurrency=2"}, nil, 200, 2},
+		{"concurrency variable", nil, map[string]string{"AVATAR_UPSTREAM_CONCURRENCY": "4"}, 200, 4},
+		{"rps flag", []string{"--upstream-rps=3"}, nil, 3, 16},
+		{"rps variable", nil, map[string]string{"AVATAR_UPSTREAM_RPS": "5"}, 5, 16},
+	} {
+		cfg := load(tc.args, tc.env)
+		if cfg.UpstreamRPS != tc.rps || cfg.UpstreamConcurrency != tc.slots {
+			t.Errorf("%s: rps %v, concurrency %d; want %v, %d", tc.name, cfg.UpstreamRPS, cfg.UpstreamConcurrency, tc.rps, tc.slots)
+		}
 	}
 }
