@@ -235,7 +235,9 @@ func AccessFormat(text bool) logging.Format {
 func (l *accessLine) appendLine(enc logging.Encoder, b []byte) []byte {
 	level := slog.LevelInfo
 	switch {
-	case l.status >= 500:
+	case l.status >= 500 && l.status != fiber.StatusNotImplemented:
+		// 501 is a method nobody here serves: the client's doing, and
+		// a scanner must not fill the log with errors.
 		level = slog.LevelError
 	case l.status >= 400 && l.status != fiber.StatusNotFound && l.status != fiber.StatusTooManyRequests:
 		level = slog.LevelWarn

@@ -478,8 +478,8 @@ func TestUnknownMethod(t *testing.T) {
 				t.Errorf("%s %s: no X-Request-ID", m, target)
 			}
 			line := buf.String()
-			if !strings.Contains(line, `"status":501`) || !strings.Contains(line, `"method":"`+m+`"`) {
-				t.Errorf("%s %s: access line %q, want one with status 501 and the method", m, target, line)
+			if !strings.Contains(line, `"status":501`) || !strings.Contains(line, `"method":"`+m+`"`) || !strings.Contains(line, `"level":"WARN"`) {
+				t.Errorf("%s %s: access line %q, want one at WARN with status 501 and the method", m, target, line)
 			}
 			if strings.Contains(line, "79001234567") {
 				t.Errorf("%s %s: the access line shows the number: %q", m, target, line)
