@@ -36,7 +36,13 @@ func NewRegistry() *prometheus.Registry {
 
 // Handler serves reg in the Prometheus text format.
 func Handler(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// On the main port a cache in front sees /metrics too: a stored
+		// copy would show a scraper figures that no longer move.
+		w.Header().Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // GuardStater is the part of upstream.Guard read here.

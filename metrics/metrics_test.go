@@ -38,6 +38,9 @@ func TestExposition(t *testing.T) {
 	rec := httptest.NewRecorder()
 	Handler(reg).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
+	if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q, want no-store", cc)
+	}
 	for _, want := range []string{
 		`avatarproxy_gateway_breaker_open{gateway="greenapi"} 1`,
 		`avatarproxy_gateway_tokens{gateway="greenapi"} 2.5`,

@@ -192,9 +192,11 @@ func TestMethods(t *testing.T) {
 			t.Errorf("%s: status %d, want 405", m, r.StatusCode)
 		}
 	}
-	if r, _ := h.get("/healthz"); r.StatusCode != 200 {
+	r, _ := h.get("/healthz")
+	if r.StatusCode != 200 {
 		t.Errorf("/healthz: %d", r.StatusCode)
 	}
+	wantHeader(t, r, "Cache-Control", "no-store")
 }
 
 func TestConditional(t *testing.T) {

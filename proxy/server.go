@@ -237,7 +237,11 @@ func (s *Server) newApp() *fiber.App {
 	if s.cfg.AccessLog != nil {
 		app.Use(s.accessLog)
 	}
-	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
+	app.Get("/healthz", func(c *fiber.Ctx) error {
+		// A cache in front must not answer for a dead server.
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.SendString("ok\n")
+	})
 	app.Get("/readyz", s.handleReady)
 	if s.signer != nil {
 		app.Get("/avatar/t/:file", s.handleOpaque)
