@@ -410,3 +410,103 @@ func TestS3NameChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestBounds: each range's ends are accepted and the values just past them
+// refused with exactly one error, naming the variable: an off-by-one in a
+// bound, or a required setting left unchecked, goes unnoticed otherwise
+// (the defaults sit well inside every range).
+func TestBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		set     map[string]string
+		wantErr string // the variable the only error names, "" for none
+	}{
+		{"upstream rps 0", map[string]string{"AVATAR_UPSTREAM_RPS": "0"}, "AVATAR_UPSTREAM_RPS"},
+		{"upstream rps tiny", map[string]string{"AVATAR_UPSTREAM_RPS": "0.001"}, ""},
+		{"concurrency 0", map[string]string{"AVATAR_UPSTREAM_CONCURRENCY": "0"}, "AVATAR_UPSTREAM_CONCURRENCY"},
+		{"concurrency 1", map[string]string{"AVATAR_UPSTREAM_CONCURRENCY": "1"}, ""},
+		{"concurrency 256", map[string]string{"AVATAR_UPSTREAM_CONCURRENCY": "256"}, ""},
+		{"concurrency 257", map[string]string{"AVATAR_UPSTREAM_CONCURRENCY": "257"}, "AVATAR_UPSTREAM_CONCURRENCY"},
+		{"cdn max bytes 1024", map[string]string{"AVATAR_CDN_MAX_BYTES": "1024"}, ""},
+		{"memory 0", map[string]string{"AVATAR_MEMORY_MB": "0"}, "AVATAR_MEMORY_MB"},
+		{"memory 1", map[string]string{"AVATAR_MEMORY_MB": "1"}, ""},
+		{"memory 1048576", map[string]string{"AVATAR_MEMORY_MB": "1048576"}, ""},
+		{"memory 1048577", map[string]string{"AVATAR_MEMORY_MB": "1048577"}, "AVATAR_MEMORY_MB"},
+		{"jpeg quality 0", map[string]string{"AVATAR_JPEG_QUALITY": "0"}, "AVATAR_JPEG_QUALITY"},
+		{"jpeg quality 1", map[string]string{"AVATAR_JPEG_QUALITY": "1"}, ""},
+		{"jpeg quality 100", map[string]string{"AVATAR_JPEG_QUALITY": "100"}, ""},
+		{"ttl 0", map[string]string{"AVATAR_TTL": "0"}, "AVATAR_TTL"},
+		{"ttl 1ns", map[string]string{"AVATAR_TTL": "1ns"}, ""},
+		{"first load timeout 0", map[string]string{"AVATAR_FIRST_LOAD_TIMEOUT": "0"}, "AVATAR_FIRST_LOAD_TIMEOUT"},
+		// Shutdown has no upper bound: an operator may wait as long as
+		// in-flight work needs.
+		{"shutdown timeout 0", map[string]string{"AVATAR_SHUTDOWN_TIMEOUT": "0"}, "AVATAR_SHUTDOWN_TIMEOUT"},
+		{"shutdown timeout 9000h", map[string]string{"AVATAR_SHUTDOWN_TIMEOUT": "9000h"}, ""},
+		{"signing key 15 bytes", map[string]string{"AVATAR_SIGNING_KEY": "0123456789abcde"}, "AVATAR_SIGNING_KEY"},
+		{"signing key 16 bytes", map[string]string{"AVATAR_SIGNING_KEY": "0123456789abcdef"}, ""},
+		{"admin token 15 bytes", map[string]string{"AVATAR_ADMIN_TOKEN": "0123456789abcde"}, "AVATAR_ADMIN_TOKEN"},
+		{"admin token 16 bytes", map[string]string{"AVATAR_ADMIN_TOKEN": "0123456789abcdef"}, ""},
+		{"log format text", map[string]string{"AVATAR_LOG_FORMAT": "text"}, ""},
+		{"log format xml", map[string]string{"AVATAR_LOG_FORMAT": "xml"}, "AVATAR_LOG_FORMAT"},
+		{"metrics listen without port", map[string]string{"AVATAR_METRICS_LISTEN": "127.0.0.1"}, "AVATAR_METRICS_LISTEN"},
+		{"metrics listen", map[string]string{"AVATAR_METRICS_LISTEN": "127.0.0.1:9090"}, ""},
+		{"client ip header alone", map[string]string{"AVATAR_CLIENT_IP_HEADER": "X-Forwarded-For"}, "AVATAR_TRUSTED_PROXIES"},
+		{"client ip header trusted", map[string]string{"AVATAR_CLIENT_IP_HEADER": "X-Forwarded-For", "AVATAR_TRUSTED_PROXIES": "127.0.0.1,10.0.0.0/8"}, ""},
+		{"trusted proxy not an address", map[string]string{"AVATAR_TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, "AVATAR_TRUSTED_PROXIES"},
+		{"gateway url that does not parse", map[string]string{"AVATAR_UPSTREAM": "gowa", "AVATAR_GOWA_URL": "http://127.0.0.1:3000/%zz"}, "AVATAR_GOWA_URL"},
+		{"gateway url without host", map[string]string{"AVATAR_UPSTREAM": "gowa", "AVATAR_GOWA_URL": "http:///path"}, "AVATAR_GOWA_URL"},
+		{"waha", map[string]string{"AVATAR_UPSTREAM": "waha", "AVATAR_WAHA_URL": "http://127.0.0.1:3000"}, ""},
+		{"evolution", map[string]string{"AVATAR_UPSTREAM": "evolution", "AVATAR_EVOLUTION_URL": "http://127.0.0.1:8080",
+			"AVATAR_EVOLUTION_INSTANCE": "main", "AVATAR_EVOLUTION_API_KEY": "k"}, ""},
+		{"evolution without instance", map[string]string{"AVATAR_UPSTREAM": "evolution", "AVATAR_EVOLUTION_URL": "http://127.0.0.1:8080",
+			"AVATAR_EVOLUTION_API_KEY": "k"}, "AVATAR_EVOLUTION_INSTANCE"},
+		{"evolution without key", map[string]string{"AVATAR_UPSTREAM": "evolution", "AVATAR_EVOLUTION_URL": "http://127.0.0.1:8080",
+			"AVATAR_EVOLUTION_INSTANCE": "main"}, "AVATAR_EVOLUTION_API_KEY"},
+		{"s3 port 1", map[string]string{"AVATAR_STORAGE": "s3", "AVATAR_S3_ENDPOINT": "minio:1", "AVATAR_S3_ACCESS_KEY": "ak", "AVATAR_S3_SECRET_KEY": "sk"}, ""},
+		{"s3 port 65535", map[string]string{"AVATAR_STORAGE": "s3", "AVATAR_S3_ENDPOINT": "minio:65535", "AVATAR_S3_ACCESS_KEY": "ak", "AVATAR_S3_SECRET_KEY": "sk"}, ""},
+		{"s3 port 0", map[string]string{"AVATAR_STORAGE": "s3", "AVATAR_S3_ENDPOINT": "minio:0", "AVATAR_S3_ACCESS_KEY": "ak", "AVATAR_S3_SECRET_KEY": "sk"}, "AVATAR_S3_ENDPOINT"},
+		// A gateway timeout already refused is not judged against the
+		// download's budget too: one mistake, one error.
+		{"negative upstream timeout and a long download", map[string]string{"AVATAR_UPSTREAM": "greenapi",
+			"AVATAR_GREENAPI_ID_INSTANCE": "1101000001", "AVATAR_GREENAPI_API_TOKEN_INSTANCE": "tok",
+			"AVATAR_UPSTREAM_TIMEOUT": "-1s", "AVATAR_CDN_TIMEOUT": "41s"}, "AVATAR_UPSTREAM_TIMEOUT"},
+		{"unparsed download timeout and a long gateway one", map[string]string{"AVATAR_UPSTREAM_TIMEOUT": "30s", "AVATAR_CDN_TIMEOUT": "soon"}, "AVATAR_CDN_TIMEOUT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := map[string]string{"AVATAR_UPSTREAM": "none", "AVATAR_STORAGE": "none", "AVATAR_ALLOW_UNSIGNED": "true"}
+			maps.Copy(m, tc.set)
+			_, err := Load(nil, env(m), io.Discard)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.wantErr == "":
+			case err == nil:
+				t.Errorf("accepted; want an error naming %s", tc.wantErr)
+			case !strings.HasPrefix(err.Error(), tc.wantErr+": ") || strings.Contains(err.Error(), "\n"):
+				t.Errorf("err = %v; want only one, naming %s", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestWAHASessionRequired: the session has a default, so only an explicit
+// empty one (a flag; an empty variable means unset) can be missing.
+func TestWAHASessionRequired(t *testing.T) {
+	_, err := Load([]string{"--waha-session="}, env(map[string]string{
+		"AVATAR_UPSTREAM": "waha", "AVATAR_WAHA_URL": "http://127.0.0.1:3000", "AVATAR_STORAGE": "none", "AVATAR_ALLOW_UNSIGNED": "true",
+	}), io.Discard)
+	if err == nil || !strings.HasPrefix(err.Error(), "AVATAR_WAHA_SESSION: ") {
+		t.Errorf("err = %v; want one naming AVATAR_WAHA_SESSION", err)
+	}
+}
+
+// TestSigningKeyNumbered: the error points at the short key by its place in
+// the list, counted from 1, since the key itself is never shown.
+func TestSigningKeyNumbered(t *testing.T) {
+	_, err := Load(nil, env(map[string]string{
+		"AVATAR_UPSTREAM": "none", "AVATAR_STORAGE": "none", "AVATAR_SIGNING_KEY": "0123456789abcdef,short",
+	}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "key 2 is shorter") {
+		t.Errorf("err = %v; want one naming key 2", err)
+	}
+}
