@@ -75,6 +75,16 @@ func TestEvolutionAnswers(t *testing.T) {
 		{"garbage", func(string) fake.Answer { return fake.Text(200, "ok") }, gwWant{failure: Transient, status: 200}},
 		{"number url", func(j string) fake.Answer { return fake.JSON(200, map[string]any{"wuid": j, "profilePictureUrl": 1}) }, gwWant{failure: Transient, status: 200}},
 		{"bad url", func(j string) fake.Answer { return fake.EvolutionPicture(j, "/relative.jpg") }, gwWant{failure: Transient, status: 200}},
+		// A redirect means a base URL to correct, not a gateway to retry;
+		// 300 is one too, not a success.
+		{"redirect", func(string) fake.Answer {
+			a := fake.Text(http.StatusMovedPermanently, "")
+			a.Header = http.Header{"Location": {"https://elsewhere.example/"}}
+			return a
+		}, gwWant{failure: Config, status: 301}},
+		{"multiple choices", func(j string) fake.Answer {
+			return fake.JSON(http.StatusMultipleChoices, map[string]string{"wuid": j, "profilePictureUrl": evoPicURL})
+		}, gwWant{failure: Config, status: 300}},
 	}
 	env := newEvoEnv(t, nil)
 	for i, tc := range cases {

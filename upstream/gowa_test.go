@@ -51,6 +51,7 @@ type gwWant struct {
 	failure   Failure
 	status    int
 	retry     time.Duration
+	reason    string // with failure, when set: a word the reason must hold
 }
 
 func gwCheck(t *testing.T, gateway string, res Result, err error, want gwWant) {
@@ -83,6 +84,9 @@ func gwCheck(t *testing.T, gateway string, res Result, err error, want gwWant) {
 	if e.Gateway != gateway || e.Failure != want.failure || e.Status != want.status || e.RetryAfter != want.retry {
 		t.Errorf("err = {%s %v %d %v %q}, want {%s %v %d %v}", e.Gateway, e.Failure, e.Status, e.RetryAfter, e.Reason,
 			gateway, want.failure, want.status, want.retry)
+	}
+	if want.reason != "" && !strings.Contains(e.Reason, want.reason) {
+		t.Errorf("reason %q, want one mentioning %q", e.Reason, want.reason)
 	}
 	if e.Reason == "" {
 		t.Errorf("err %v has no reason", err)
@@ -167,7 +171,10 @@ func TestGOWAAnswers(t *testing.T) {
 		{"device manager down", fake.GOWADeviceManagerUnavailable(), gwWant{failure: Transient, status: 503}},
 		{"basic auth rejected", fake.GOWAUnauthorized(), gwWant{failure: Config, status: 401}},
 		{"malformed auth header", fake.GOWABadRequest(), gwWant{failure: Config, status: 400}},
-		{"device not found", fake.GOWADeviceNotFound("x"), gwWant{failure: Config, status: 404}},
+		// Both 404s are Config failures; only the reason tells the
+		// operator which setting to fix.
+		{"device not found", fake.GOWADeviceNotFound("x"), gwWant{failure: Config, status: 404, reason: "device id"}},
+		{"route not found", fake.Text(404, "Cannot GET /app/avatar"), gwWant{failure: Config, status: 404, reason: "base URL"}},
 		{"device id required", fake.GOWADeviceIDRequired(), gwWant{failure: Config, status: 400}},
 		{"unknown 400 code", fake.GOWAError(400, "SOMETHING_NEW", "?"), gwWant{failure: Transient, status: 400}},
 		{"429 with retry-after", retry, gwWant{failure: RateLimited, status: 429, retry: 7 * time.Second}},

@@ -46,6 +46,8 @@ func newWAHAEnv(t *testing.T, edit func(*WAHAConfig)) *wahaEnv {
 }
 
 func TestWAHAAnswers(t *testing.T) {
+	redirect := fake.Text(http.StatusMovedPermanently, "")
+	redirect.Header = http.Header{"Location": {"https://elsewhere.example/"}}
 	cases := []struct {
 		name   string
 		answer fake.Answer
@@ -68,6 +70,9 @@ func TestWAHAAnswers(t *testing.T) {
 		{"garbage", fake.Text(200, "<html>"), gwWant{failure: Transient, status: 200}},
 		{"string url field", fake.JSON(200, map[string]int{"profilePictureURL": 5}), gwWant{failure: Transient, status: 200}},
 		{"bad url", fake.WAHAPicture("file:///etc/passwd"), gwWant{failure: Transient, status: 200}},
+		// A redirect means a base URL to correct, not a gateway to retry.
+		{"redirect", redirect, gwWant{failure: Config, status: 301}},
+		{"multiple choices", fake.Text(http.StatusMultipleChoices, ""), gwWant{failure: Config, status: 300}},
 	}
 	env := newWAHAEnv(t, nil)
 	for i, tc := range cases {
