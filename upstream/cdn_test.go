@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -170,6 +171,12 @@ func TestFetchAnswers(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "oh=") || strings.Contains(err.Error(), "oe=") {
 				t.Errorf("error %q shows the signed link", err)
+			}
+			// The text is all a log line shows: a sentinel or cause
+			// wrapped with a missing partner prints as %!w(<nil>).
+			if prefix := fmt.Sprintf("cdn: %s (HTTP %d): ", e.Failure, tt.status); !strings.HasPrefix(err.Error(), prefix) ||
+				strings.Contains(err.Error(), "%!") || strings.HasSuffix(err.Error(), ": ") {
+				t.Errorf("error %q, want it to start %q and read cleanly", err, prefix)
 			}
 		})
 	}
@@ -381,6 +388,7 @@ func TestFetchRedirects(t *testing.T) {
 		{name: "three hops", allow: []string{"127.0.0.1:*"}, link: chain("three", 3), ok: true},
 		{name: "four hops over a cap of three", allow: []string{"127.0.0.1:*"}, link: chain("four", 4)},
 		{name: "cap of one", allow: []string{"127.0.0.1:*"}, redirects: 1, link: chain("two", 2)},
+		{name: "one hop under a cap of one", allow: []string{"127.0.0.1:*"}, redirects: 1, link: chain("once", 1), ok: true},
 		{name: "no redirects", allow: []string{"127.0.0.1:*"}, redirects: -1, link: chain("one", 1)},
 		{name: "to a host off the list", allow: []string{"127.0.0.1:" + aPort}, link: a.srv.URL + toB, want: []error{upstream.ErrForbiddenTarget}, dialAll: true},
 		{name: "to a private address", allow: []string{"127.0.0.1:*"}, link: a.srv.URL + toB, want: []error{upstream.ErrForbiddenTarget}},

@@ -185,6 +185,10 @@ func TestGOWAAnswers(t *testing.T) {
 		{"200 with bad url", fake.GOWAAvatar("javascript:alert(1)", "1", false), gwWant{failure: Transient, status: 200}},
 		{"html 502", fake.Answer{Status: 502, ContentType: "text/html", Body: "<h1>Bad Gateway</h1>"}, gwWant{failure: Transient, status: 502}},
 		{"garbage 500", fake.Text(500, "oops"), gwWant{failure: Transient, status: 500}},
+		{"multiple choices", fake.Text(http.StatusMultipleChoices, ""), gwWant{failure: Config, status: 300}},
+		// whatsmeow's texts are believed only on GOWA's own 500: a 502
+		// saying "no picture" must not be cached as one.
+		{"502 with a no-picture text", fake.GOWAError(http.StatusBadGateway, "BAD_GATEWAY", "the user does not have a profile picture"), gwWant{failure: Transient, status: 502}},
 	}
 	env := newGOWAEnv(t, nil)
 	for i, tc := range cases {
