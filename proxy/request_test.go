@@ -29,6 +29,17 @@ func TestParseAvatar(t *testing.T) {
 		{file: "79001234567@c.us.jpg", q: query{Name: strings.Repeat("я", 100)}, chat: "79001234567@c.us", raw: "79001234567@c.us", f: resize.JPEG, name: strings.Repeat("я", 64)},
 		{file: "79001234567@c.us.jpg", q: query{Name: "Ren\xe9 \xff\xfeDupont "}, chat: "79001234567@c.us", raw: "79001234567@c.us", f: resize.JPEG, name: "Ren\uFFFD \uFFFDDupont"},
 		{file: "79001234567@c.us.jpg", q: query{Size: "1024", D: "blank"}, chat: "79001234567@c.us", raw: "79001234567@c.us", f: resize.JPEG, size: 1024, fb: FallbackBlank},
+		// Each size has one spelling (one cache entry): the range's ends
+		// are taken as written, a leading zero or one past the end is not.
+		{file: "79001234567.png", q: query{Size: "1", D: "initials"}, chat: "79001234567@c.us", raw: "79001234567", f: resize.PNG, size: 1, fb: FallbackInitials},
+		{file: "79001234567.png", q: query{D: "silhouette"}, chat: "79001234567@c.us", raw: "79001234567", f: resize.PNG, fb: FallbackSilhouette},
+		{file: "79001234567.png", q: query{Size: "01"}, error: "bad size"},
+		{file: "79001234567.png", q: query{Size: "0"}, error: "bad size"},
+		{file: "79001234567.png", q: query{Size: "1025"}, error: "bad size"},
+		{file: "79001234567.png", q: query{Size: "9999"}, error: "bad size"},
+		{file: "79001234567.png", q: query{Size: "10000"}, error: "bad size"},
+		// 96 + 2^64: without the length cap it wraps around to 96.
+		{file: "79001234567.png", q: query{Size: "18446744073709551712"}, error: "bad size"},
 		{file: "%zz.jpg", error: "bad avatar path"},
 		{file: ".jpg", error: "bad avatar path"},
 		{file: "79001234567", error: "bad avatar path"},
@@ -195,4 +206,45 @@ func FuzzMaskPath(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestOpaqueOneSpelling: a token is valid only with the nonce derived from
+// its chat. The same chat sealed under the right key with any other nonce
+// would be a second URL (a second cache and deny-list entry) for one chat.
+func TestOpaqueOneSpelling(t *testing.T) {
+	s := NewSigner([][]byte{[]byte("0123456789abcdef-opaque")})
+	k := s.opaque[0]
+	plain := []byte("79001234567@c.us")
+	n := make([]byte, opaqueNonce)
+	copy(n, "not-derived!")
+	other := b64.EncodeToString(k.aead.Seal(append([]byte(nil), n...), n, plain, nil))
+	if chat, err := s.Open(other); err == nil {
+		t.Errorf("a token with a foreign nonce opened to %q", chat)
+	}
+	if chat, err := s.Open(s.Seal(string(plain))); err != nil || chat != string(plain) {
+		t.Errorf("Open(Seal) = %q, %v", chat, err)
+	}
+}
+
+// TestDrawsName: only the placeholders that draw letters make a name part
+// of what is drawn (and so of the cache key).
+func TestDrawsName(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		fb   Fallback
+		want bool
+	}{
+		{"Bob", FallbackAuto, true},
+		{"Bob", FallbackInitials, true},
+		{"Bob", FallbackSilhouette, false},
+		{"Bob", FallbackBlank, false},
+		{"Bob", Fallback404, false},
+		{"", FallbackAuto, false},
+		{"", FallbackInitials, false},
+	} {
+		r := avatarRequest{Name: tt.name, Fallback: tt.fb}
+		if got := r.drawsName(); got != tt.want {
+			t.Errorf("name %q, fallback %v: drawsName = %v, want %v", tt.name, tt.fb, got, tt.want)
+		}
+	}
 }
