@@ -691,6 +691,10 @@ func TestLinkExpiry(t *testing.T) {
 		{"https://pps.whatsapp.net/v/x_n.jpg?oh=c5a47a&oe=61FA1D1B", time.Date(2022, 2, 2, 5, 56, 43, 0, time.UTC)},
 		{"https://pps.whatsapp.net/v/x_n.jpg?oe=630f8f9d", time.Date(2022, 8, 31, 16, 43, 9, 0, time.UTC)},
 		{"https://pps.whatsapp.net/v/x_n.jpg?a=%zz&oe=66041D5F", time.Date(2024, 3, 27, 13, 21, 35, 0, time.UTC)},
+		// Every end of the hex ranges, either case, and the longest oe taken.
+		{"https://pps.whatsapp.net/v/x_n.jpg?oe=6a0f9A0F", time.Unix(0x6a0f9a0f, 0).UTC()},
+		{"https://pps.whatsapp.net/v/x_n.jpg?oe=1fffffffff9", time.Unix(0x1fffffffff9, 0).UTC()},
+		{"https://pps.whatsapp.net/v/x_n.jpg?oe=6a0f9g0f", time.Time{}},
 		{"https://pps.whatsapp.net/v/x_n.jpg", time.Time{}},
 		{"https://pps.whatsapp.net/v/x_n.jpg?oe=", time.Time{}},
 		{"https://pps.whatsapp.net/v/x_n.jpg?oe=xyz", time.Time{}},
