@@ -41,6 +41,7 @@ type accessRecord struct {
 	id            []byte // the request id: the request's own, or gen
 	gen           [16]byte
 	cache, avatar string // Cache-Status and avatar status, "" when not sent
+	unparsed      bool   // no request line: log no method or path
 	rec           []byte
 }
 
@@ -88,7 +89,7 @@ func (s *Server) startAccess(ctx *fasthttp.RequestCtx) *accessRecord {
 	if rec.start.IsZero() {
 		rec.start = time.Now()
 	}
-	rec.cache, rec.avatar = "", ""
+	rec.cache, rec.avatar, rec.unparsed = "", "", false
 	// The id may alias the request's memory: it is logged before the
 	// handler returns, and SetCanonical copies it into the response.
 	rec.id = ctx.Request.Header.Peek(headerRequestID)
@@ -108,6 +109,9 @@ func (s *Server) finishAccess(ctx *fasthttp.RequestCtx, rec *accessRecord) {
 		status: ctx.Response.StatusCode(), bytes: len(ctx.Response.Body()),
 		id: rec.id, method: ctx.Method(), path: ctx.URI().PathOriginal(),
 		cache: rec.cache, avatar: rec.avatar,
+	}
+	if rec.unparsed {
+		l.method, l.path = nil, nil
 	}
 	rec.rec = l.appendRecord(rec.rec[:0])
 	s.cfg.AccessLog.WriteLine(ctx.ConnID(), rec.rec)

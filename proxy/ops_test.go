@@ -608,3 +608,59 @@ func TestClientLimitIgnoresPreconditions(t *testing.T) {
 		}
 	}
 }
+
+// What fasthttp refuses before any handler runs (headers too large, a body
+// over the limit, a request that does not parse) still gets the answer of
+// every other error and an access line: an operator looking for abuse sees
+// it, and the body names the status instead of a generic "bad request".
+func TestServerRefusalsAreLogged(t *testing.T) {
+	var buf syncBuffer
+	h := newHarness(t, func(c *Config) { c.AccessLog = &buf })
+	addr := h.listen()
+	for _, c := range []struct {
+		name, req string
+		code      int
+		body      string
+		fields    string // the line's method and path
+	}{
+		{"headers too large", "GET /avatar/79001234567.jpg HTTP/1.1\r\nHost: x\r\nX-Pad: " + strings.Repeat("a", 9<<10) + "\r\n\r\n",
+			http.StatusRequestHeaderFieldsTooLarge, "request header fields too large\n", `"method":"","path":""`},
+		// The one refusal that comes after the request line parsed.
+		{"body too large", "POST /avatar/79001234567.jpg HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + strings.Repeat("a", 5000),
+			http.StatusRequestEntityTooLarge, "request entity too large\n", `"method":"POST","path":"/avatar/*******4567.jpg"`},
+		{"does not parse", "GET /avatar/79001234567.jpg HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+			http.StatusBadRequest, "bad request\n", `"method":"","path":""`},
+		{"garbage", "GARBAGE\r\n\r\n", http.StatusBadRequest, "bad request\n", `"method":"","path":""`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := len(buf.String())
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_, _ = io.WriteString(conn, c.req)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != c.code || string(body) != c.body {
+				t.Errorf("%d %q, want %d %q", resp.StatusCode, body, c.code, c.body)
+			}
+			wantHeader(t, resp, "Cache-Control", "no-store")
+			wantHeader(t, resp, "X-Content-Type-Options", "nosniff")
+			h.settle()
+			line := buf.String()[before:]
+			if !strings.Contains(line, fmt.Sprintf(`"status":%d`, c.code)) || !strings.Contains(line, `"level":"WARN"`) {
+				t.Errorf("access log %q, want a WARN line with status %d", line, c.code)
+			}
+			if !strings.Contains(line, c.fields) {
+				t.Errorf("access log %q, want %s", line, c.fields)
+			}
+			if strings.Contains(line, "79001234567") {
+				t.Errorf("access log shows the number: %q", line)
+			}
+		})
+	}
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/utils"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/semaphore"
@@ -217,7 +218,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) newApp() *fiber.App {
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
-		ErrorHandler:          s.handleError,
+		ErrorHandler:          s.handleServerError,
 		// Avatar URLs carry a signature and a display name; 8 KiB of headers
 		// is plenty and bounds what a client can make us buffer.
 		ReadBufferSize: 8 << 10,
@@ -568,11 +569,37 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 			return c.Status(fe.Code).SendString("method not implemented\n")
 		}
 		if fe.Code < 500 {
-			return c.Status(fe.Code).SendString(strings.ToLower(fiber.ErrBadRequest.Message) + "\n")
+			// The status's own text: fe.Message may quote the request
+			// (fasthttp's parse errors do).
+			return c.Status(fe.Code).SendString(strings.ToLower(utils.StatusMessage(fe.Code)) + "\n")
 		}
 	}
 	s.log.Error("internal error", "path", string(appendMaskedPath(nil, c.Path())), "err", err)
 	return c.Status(fiber.StatusInternalServerError).SendString("internal error\n")
+}
+
+// handleServerError is the app's error handler. Errors of the routes are
+// mapped by the access middleware (or, without an access log, here); what
+// reaches it without a request record is fasthttp refusing a request before
+// any handler ran, which gets its access line here: headers too large, a
+// body over the limit, a request that does not parse. A 408 gets none: it is
+// also what fasthttp sends down a connection that never carried a request
+// (a browser's preconnect), and a line for each would be noise.
+func (s *Server) handleServerError(c *fiber.Ctx, err error) error {
+	ctx := c.Context()
+	var fe *fiber.Error
+	errors.As(err, &fe)
+	if s.cfg.AccessLog == nil || ctx.UserValue(accessKey{}) != nil || fe != nil && fe.Code == fiber.StatusRequestTimeout {
+		return s.handleError(c, err)
+	}
+	rec := s.startAccess(ctx)
+	// Only a body over the limit comes after a request line that parsed;
+	// otherwise the method and path are fasthttp's defaults (GET /), not
+	// the client's, and are left out.
+	rec.unparsed = fe == nil || fe.Code != fiber.StatusRequestEntityTooLarge
+	herr := s.handleError(c, err)
+	s.finishAccess(ctx, rec)
+	return herr
 }
 
 // Cache-Status values (RFC 9211) with the cache name avatarproxy.
