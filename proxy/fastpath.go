@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
+	"net"
 	"unsafe"
 
 	"github.com/gofiber/fiber/v2"
@@ -45,17 +47,60 @@ func knownMethod(method []byte) bool {
 }
 
 // serveUnknownMethod answers a method fiber does not know with 501 (RFC
-// 9110 9.1) through handleError, with the access line of any other error.
-// Fiber would answer it itself, before its middleware and error handler,
-// with a bare 400: no no-store, no nosniff, no request id, no line.
+// 9110 9.1). Fiber would answer it itself, before its middleware and error
+// handler, with a bare 400: no no-store, no nosniff, no request id, no line.
 func (s *Server) serveUnknownMethod(ctx *fasthttp.RequestCtx) {
+	s.answerError(ctx, fiber.ErrNotImplemented, lineWithRequest)
+}
+
+// serverError is fasthttp's error handler: it answers a request fasthttp
+// refused before any handler ran. fiber's own would map the error to a
+// status without an access line, and a client that reset its connection
+// mid-request to a 502 logged as an internal error.
+func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
+	var ne net.Error
+	switch {
+	case errors.As(err, new(*fasthttp.ErrSmallBuffer)):
+		s.answerError(ctx, fiber.ErrRequestHeaderFieldsTooLarge, lineWithoutRequest)
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		// The one refusal that comes after the request line parsed.
+		s.answerError(ctx, fiber.ErrRequestEntityTooLarge, lineWithRequest)
+	case errors.As(err, &ne) && ne.Timeout():
+		// No line: fasthttp sends a 408 down every connection that never
+		// carried a request too (a browser's preconnect), and a line for
+		// each would be noise.
+		s.answerError(ctx, fiber.ErrRequestTimeout, noLine)
+	case errors.As(err, &ne):
+		// The client went away mid-request (a reset): nothing here
+		// failed, and no answer will reach anyone.
+		ctx.SetStatusCode(fiber.StatusBadRequest)
+	default:
+		// A request that does not parse; the error text may quote it, so
+		// it goes nowhere.
+		s.answerError(ctx, fiber.ErrBadRequest, lineWithoutRequest)
+	}
+}
+
+// What answerError writes to the access log.
+type errorLine int
+
+const (
+	lineWithRequest    errorLine = iota // the request line parsed: its method and path
+	lineWithoutRequest                  // they are fasthttp's defaults (GET /), not the client's: left out
+	noLine
+)
+
+// answerError answers ctx with err through handleError, as any route's error
+// is answered, with the access line line says.
+func (s *Server) answerError(ctx *fasthttp.RequestCtx, err *fiber.Error, line errorLine) {
 	c := s.app.AcquireCtx(ctx)
 	defer s.app.ReleaseCtx(c)
 	var rec *accessRecord
-	if s.cfg.AccessLog != nil {
+	if s.cfg.AccessLog != nil && line != noLine {
 		rec = s.startAccess(ctx)
+		rec.unparsed = line == lineWithoutRequest
 	}
-	_ = s.handleError(c, fiber.ErrNotImplemented) // writes the answer; never fails
+	_ = s.handleError(c, err) // writes the answer; never fails
 	if rec != nil {
 		s.finishAccess(ctx, rec)
 	}

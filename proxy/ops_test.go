@@ -664,3 +664,40 @@ func TestServerRefusalsAreLogged(t *testing.T) {
 		})
 	}
 }
+
+// A client that resets its connection mid-request is no error of ours: no
+// "internal error" in the service log (fiber's handler made the read error
+// a 502 and handleError logged it as one), and no access line for an answer
+// nobody receives.
+func TestClientResetMidRequest(t *testing.T) {
+	var buf syncBuffer
+	h := newHarness(t, func(c *Config) { c.AccessLog = &buf })
+	addr := h.listen()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(conn, "GET /avatar/79001234567.jpg HTTP/1.1\r\nHo")
+	// Let the server read the first bytes before the reset.
+	srv := h.srv.App().Server()
+	for i := 0; srv.GetOpenConnectionsCount() == 0; i++ {
+		if i == 1000 {
+			t.Fatal("the server never took the connection")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_ = conn.(*net.TCPConn).SetLinger(0) // Close sends a reset
+	conn.Close()
+	for i := 0; srv.GetOpenConnectionsCount() != 0; i++ {
+		if i == 5000 {
+			t.Fatal("the server never let the connection go")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if logs := h.logs.String(); strings.Contains(logs, "internal error") {
+		t.Errorf("service log: %s", logs)
+	}
+	if lines := buf.String(); lines != "" {
+		t.Errorf("access log: %s", lines)
+	}
+}

@@ -208,6 +208,7 @@ func New(cfg Config) (*Server, error) {
 	s.app = s.newApp()
 	srv := s.app.Server()
 	srv.Handler = s.handler(srv.Handler)
+	srv.ErrorHandler = s.serverError
 	// The request time is read on first use (requestTime) rather than
 	// before every handler call: a hit then reads the clock once for its
 	// cache decision, its headers and its access line.
@@ -218,7 +219,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) newApp() *fiber.App {
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
-		ErrorHandler:          s.handleServerError,
+		ErrorHandler:          s.handleError,
 		// Avatar URLs carry a signature and a display name; 8 KiB of headers
 		// is plenty and bounds what a client can make us buffer.
 		ReadBufferSize: 8 << 10,
@@ -576,30 +577,6 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	s.log.Error("internal error", "path", string(appendMaskedPath(nil, c.Path())), "err", err)
 	return c.Status(fiber.StatusInternalServerError).SendString("internal error\n")
-}
-
-// handleServerError is the app's error handler. Errors of the routes are
-// mapped by the access middleware (or, without an access log, here); what
-// reaches it without a request record is fasthttp refusing a request before
-// any handler ran, which gets its access line here: headers too large, a
-// body over the limit, a request that does not parse. A 408 gets none: it is
-// also what fasthttp sends down a connection that never carried a request
-// (a browser's preconnect), and a line for each would be noise.
-func (s *Server) handleServerError(c *fiber.Ctx, err error) error {
-	ctx := c.Context()
-	var fe *fiber.Error
-	errors.As(err, &fe)
-	if s.cfg.AccessLog == nil || ctx.UserValue(accessKey{}) != nil || fe != nil && fe.Code == fiber.StatusRequestTimeout {
-		return s.handleError(c, err)
-	}
-	rec := s.startAccess(ctx)
-	// Only a body over the limit comes after a request line that parsed;
-	// otherwise the method and path are fasthttp's defaults (GET /), not
-	// the client's, and are left out.
-	rec.unparsed = fe == nil || fe.Code != fiber.StatusRequestEntityTooLarge
-	herr := s.handleError(c, err)
-	s.finishAccess(ctx, rec)
-	return herr
 }
 
 // Cache-Status values (RFC 9211) with the cache name avatarproxy.
