@@ -363,16 +363,7 @@ func TestFillBudget(t *testing.T) {
 				m["AVATAR_CDN_TIMEOUT"] = tc.cdn
 			}
 			_, err := Load(nil, env(m), io.Discard)
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Errorf("refused: %v", err)
-			case tc.wantErr == "":
-			case err == nil:
-				t.Errorf("accepted; want an error naming %s", tc.wantErr)
-			case !strings.HasPrefix(err.Error(), tc.wantErr+": ") || strings.Count(err.Error(), "\n") != 0 ||
-				!strings.Contains(err.Error(), "fill") || !strings.Contains(err.Error(), tc.wantText):
-				t.Errorf("err = %v; want only one, naming %s first, the fill and %q", err, tc.wantErr, tc.wantText)
-			}
+			wantOneError(t, err, tc.wantErr, "fill", tc.wantText)
 		})
 	}
 }
@@ -476,15 +467,7 @@ func TestBounds(t *testing.T) {
 			m := map[string]string{"AVATAR_UPSTREAM": "none", "AVATAR_STORAGE": "none", "AVATAR_ALLOW_UNSIGNED": "true"}
 			maps.Copy(m, tc.set)
 			_, err := Load(nil, env(m), io.Discard)
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Errorf("refused: %v", err)
-			case tc.wantErr == "":
-			case err == nil:
-				t.Errorf("accepted; want an error naming %s", tc.wantErr)
-			case !strings.HasPrefix(err.Error(), tc.wantErr+": ") || strings.Contains(err.Error(), "\n"):
-				t.Errorf("err = %v; want only one, naming %s", err, tc.wantErr)
-			}
+			wantOneError(t, err, tc.wantErr)
 		})
 	}
 }
@@ -508,5 +491,26 @@ func TestSigningKeyNumbered(t *testing.T) {
 	}), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "key 2 is shorter") {
 		t.Errorf("err = %v; want one naming key 2", err)
+	}
+}
+
+// wantOneError checks Load's err: nil when name is empty, else exactly one
+// problem, for the setting name, whose text holds each of texts.
+func wantOneError(t *testing.T, err error, name string, texts ...string) {
+	t.Helper()
+	switch {
+	case name == "" && err != nil:
+		t.Errorf("refused: %v", err)
+	case name == "":
+	case err == nil:
+		t.Errorf("accepted; want an error naming %s", name)
+	case !strings.HasPrefix(err.Error(), name+": ") || strings.Contains(err.Error(), "\n"):
+		t.Errorf("err = %v; want only one, naming %s first", err, name)
+	default:
+		for _, text := range texts {
+			if !strings.Contains(err.Error(), text) {
+				t.Errorf("err = %v; want it to say %q", err, text)
+			}
+		}
 	}
 }

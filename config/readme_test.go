@@ -19,23 +19,14 @@ const (
 // TestREADMETable keeps the README's configuration table in step with the
 // code: it fails when they differ, and rewrites the table when asked to.
 func TestREADMETable(t *testing.T) {
-	const path = "../README.md"
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme := string(b)
-	i, j := strings.Index(readme, tableBegin), strings.Index(readme, tableEnd)
-	if i < 0 || j < i {
-		t.Fatalf("README.md has no settings table markers")
-	}
+	readme, i, j := readmeTable(t)
 	got := readme[i+len(tableBegin) : j]
 	want := MarkdownTable()
 	if got == want {
 		return
 	}
 	if os.Getenv("AVATAR_UPDATE_README") == "1" {
-		if err := os.WriteFile(path, []byte(readme[:i+len(tableBegin)]+want+readme[j:]), 0o644); err != nil {
+		if err := os.WriteFile(readmePath, []byte(readme[:i+len(tableBegin)]+want+readme[j:]), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -43,19 +34,28 @@ func TestREADMETable(t *testing.T) {
 	t.Errorf("README.md settings table is out of date; run AVATAR_UPDATE_README=1 go test ./config")
 }
 
+const readmePath = "../README.md"
+
+// readmeTable returns README.md and where its settings table markers start.
+func readmeTable(t *testing.T) (readme string, begin, end int) {
+	t.Helper()
+	b, err := os.ReadFile(readmePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme = string(b)
+	begin, end = strings.Index(readme, tableBegin), strings.Index(readme, tableEnd)
+	if begin < 0 || end < begin {
+		t.Fatalf("README.md has no settings table markers")
+	}
+	return readme, begin, end
+}
+
 // readmeProse is README.md outside the generated table, with every run of
 // white space made one space, so a phrase matches across line breaks.
 func readmeProse(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme := string(b)
-	i, j := strings.Index(readme, tableBegin), strings.Index(readme, tableEnd)
-	if i < 0 || j < i {
-		t.Fatalf("README.md has no settings table markers")
-	}
+	readme, i, j := readmeTable(t)
 	return strings.Join(strings.Fields(readme[:i]+readme[j:]), " ")
 }
 
