@@ -279,26 +279,22 @@ func newResolver(cfg config.Config, logger *slog.Logger) (*upstream.Guard, int, 
 	case "none":
 		return nil, 0, nil
 	case "greenapi":
-		r, err = upstream.NewGreenAPI(upstream.GreenAPIConfig{
-			BaseURL: cfg.GreenAPIURL, IDInstance: cfg.GreenAPIIDInstance, Token: cfg.GreenAPIToken,
-			Timeout: cfg.UpstreamTimeout, Logger: logger,
-		})
+		c := cfg.GreenAPI()
+		c.Logger = logger
+		r, err = upstream.NewGreenAPI(c)
 	case "gowa":
 		previewMax = 96 // WhatsApp previews are 96x96
-		r, err = upstream.NewGOWA(upstream.GOWAConfig{
-			BaseURL: cfg.GOWAURL, User: cfg.GOWAUser, Password: cfg.GOWAPassword, DeviceID: cfg.GOWADeviceID,
-			Timeout: cfg.UpstreamTimeout, Logger: logger,
-		})
+		c := cfg.GOWA()
+		c.Logger = logger
+		r, err = upstream.NewGOWA(c)
 	case "waha":
-		r, err = upstream.NewWAHA(upstream.WAHAConfig{
-			BaseURL: cfg.WAHAURL, APIKey: cfg.WAHAAPIKey, Session: cfg.WAHASession,
-			Timeout: cfg.UpstreamTimeout, Logger: logger,
-		})
+		c := cfg.WAHA()
+		c.Logger = logger
+		r, err = upstream.NewWAHA(c)
 	case "evolution":
-		r, err = upstream.NewEvolution(upstream.EvolutionConfig{
-			BaseURL: cfg.EvolutionURL, APIKey: cfg.EvolutionAPIKey, Instance: cfg.EvolutionInstance,
-			Timeout: cfg.UpstreamTimeout, Logger: logger,
-		})
+		c := cfg.Evolution()
+		c.Logger = logger
+		r, err = upstream.NewEvolution(c)
 	default:
 		return nil, 0, fmt.Errorf("unknown upstream %q", cfg.Upstream)
 	}

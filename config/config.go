@@ -373,6 +373,7 @@ func (c *Config) validate(failed map[string]bool) []error {
 			bad(flagName, "want an http(s) URL with a host (the value is not shown: it may hold credentials)")
 		}
 	}
+	gatewayChecked := len(errs)
 	switch c.Upstream {
 	case "none":
 	case "greenapi":
@@ -405,6 +406,13 @@ func (c *Config) validate(failed map[string]bool) []error {
 		}
 	default:
 		bad("upstream", "want greenapi, gowa, waha, evolution or none, got %q", c.Upstream)
+	}
+	if len(errs) == gatewayChecked && !c.Demo {
+		// The gateway's own checks, which its constructor makes again at
+		// start, so that they are reported with every other problem; only
+		// when the checks above found nothing wrong with its settings,
+		// which would be reported twice. The demo brings its own gateway.
+		c.checkGateway(bad)
 	}
 	if c.UpstreamTimeout < 0 {
 		bad("upstream-timeout", "must not be negative (0: the gateway's own), got %s", c.UpstreamTimeout)
@@ -572,4 +580,75 @@ func MarkdownTable() string {
 		b.WriteString(" |\n")
 	}
 	return b.String()
+}
+
+// GreenAPI is the Green API gateway's config from c, without its logger.
+func (c *Config) GreenAPI() upstream.GreenAPIConfig {
+	return upstream.GreenAPIConfig{BaseURL: c.GreenAPIURL, IDInstance: c.GreenAPIIDInstance, Token: c.GreenAPIToken, Timeout: c.UpstreamTimeout}
+}
+
+// GOWA is the go-whatsapp-web-multidevice gateway's config from c, without
+// its logger.
+func (c *Config) GOWA() upstream.GOWAConfig {
+	return upstream.GOWAConfig{BaseURL: c.GOWAURL, User: c.GOWAUser, Password: c.GOWAPassword, DeviceID: c.GOWADeviceID, Timeout: c.UpstreamTimeout}
+}
+
+// WAHA is the WAHA gateway's config from c, without its logger.
+func (c *Config) WAHA() upstream.WAHAConfig {
+	return upstream.WAHAConfig{BaseURL: c.WAHAURL, APIKey: c.WAHAAPIKey, Session: c.WAHASession, Timeout: c.UpstreamTimeout}
+}
+
+// Evolution is the Evolution API gateway's config from c, without its
+// logger.
+func (c *Config) Evolution() upstream.EvolutionConfig {
+	return upstream.EvolutionConfig{BaseURL: c.EvolutionURL, APIKey: c.EvolutionAPIKey, Instance: c.EvolutionInstance, Timeout: c.UpstreamTimeout}
+}
+
+// checkGateway reports the selected gateway's own problems with its
+// settings (upstream's Validate), each under the setting it comes from.
+func (c *Config) checkGateway(bad func(flagName, format string, a ...any)) {
+	var err error
+	switch c.Upstream {
+	case "greenapi":
+		err = c.GreenAPI().Validate()
+	case "gowa":
+		err = c.GOWA().Validate()
+	case "waha":
+		err = c.WAHA().Validate()
+	case "evolution":
+		err = c.Evolution().Validate()
+	}
+	if err == nil {
+		return
+	}
+	for _, e := range joined(err) {
+		var ce *upstream.ConfigError
+		switch {
+		case !errors.As(e, &ce):
+			bad("upstream", "%v", e)
+		case ce.Field == "Timeout": // validate checks upstream-timeout itself
+		default:
+			name, ok := gatewayFields[ce.Gateway+"."+ce.Field]
+			if !ok {
+				name = "upstream"
+			}
+			bad(name, "%s", ce.Problem)
+		}
+	}
+}
+
+// gatewayFields names the setting behind each gateway config field.
+var gatewayFields = map[string]string{
+	"greenapi.BaseURL": "greenapi-url", "greenapi.IDInstance": "greenapi-id-instance", "greenapi.Token": "greenapi-api-token-instance",
+	"gowa.BaseURL": "gowa-url", "gowa.User": "gowa-user", "gowa.Password": "gowa-password", "gowa.DeviceID": "gowa-device-id",
+	"waha.BaseURL": "waha-url", "waha.APIKey": "waha-api-key", "waha.Session": "waha-session",
+	"evolution.BaseURL": "evolution-url", "evolution.APIKey": "evolution-api-key", "evolution.Instance": "evolution-instance",
+}
+
+// joined is the errors errors.Join put together in err, or err alone.
+func joined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }

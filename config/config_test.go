@@ -514,3 +514,68 @@ func wantOneError(t *testing.T, err error, name string, texts ...string) {
 		}
 	}
 }
+
+// TestGatewayChecks: the gateway's own checks of its settings (which its
+// constructor makes at start) are reported by Load with every other
+// problem, under the setting at fault, never quoting a secret, and not
+// twice when config's own check of that setting already failed.
+func TestGatewayChecks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  map[string]string
+		want string // the setting named, once
+	}{
+		{"greenapi token not path-safe", map[string]string{"AVATAR_UPSTREAM": "greenapi", "AVATAR_GREENAPI_ID_INSTANCE": "1101000001",
+			"AVATAR_GREENAPI_API_TOKEN_INSTANCE": "sec/ret"}, "AVATAR_GREENAPI_API_TOKEN_INSTANCE"},
+		{"greenapi id too long", map[string]string{"AVATAR_UPSTREAM": "greenapi", "AVATAR_GREENAPI_ID_INSTANCE": strings.Repeat("1", 21),
+			"AVATAR_GREENAPI_API_TOKEN_INSTANCE": "secret"}, "AVATAR_GREENAPI_ID_INSTANCE"},
+		{"gowa user with a colon", map[string]string{"AVATAR_UPSTREAM": "gowa", "AVATAR_GOWA_URL": "http://gowa:3000",
+			"AVATAR_GOWA_USER": "a:b", "AVATAR_GOWA_PASSWORD": "secret"}, "AVATAR_GOWA_USER"},
+		{"gowa password alone, config's own check", map[string]string{"AVATAR_UPSTREAM": "gowa", "AVATAR_GOWA_URL": "http://gowa:3000",
+			"AVATAR_GOWA_PASSWORD": "secret"}, "AVATAR_GOWA_USER"},
+		{"gowa url with a query", map[string]string{"AVATAR_UPSTREAM": "gowa", "AVATAR_GOWA_URL": "http://gowa:3000/?k=secret"}, "AVATAR_GOWA_URL"},
+		{"waha key with a newline", map[string]string{"AVATAR_UPSTREAM": "waha", "AVATAR_WAHA_URL": "http://waha:3000",
+			"AVATAR_WAHA_API_KEY": "secret\nX-Evil: 1"}, "AVATAR_WAHA_API_KEY"},
+		{"waha session spaced", map[string]string{"AVATAR_UPSTREAM": "waha", "AVATAR_WAHA_URL": "http://waha:3000",
+			"AVATAR_WAHA_SESSION": " default"}, "AVATAR_WAHA_SESSION"},
+		{"evolution instance spaced", map[string]string{"AVATAR_UPSTREAM": "evolution", "AVATAR_EVOLUTION_URL": "http://evo:8080",
+			"AVATAR_EVOLUTION_API_KEY": "secret", "AVATAR_EVOLUTION_INSTANCE": "shop "}, "AVATAR_EVOLUTION_INSTANCE"},
+		{"evolution key with a control character", map[string]string{"AVATAR_UPSTREAM": "evolution", "AVATAR_EVOLUTION_URL": "http://evo:8080",
+			"AVATAR_EVOLUTION_API_KEY": "sec\x7fret", "AVATAR_EVOLUTION_INSTANCE": "shop"}, "AVATAR_EVOLUTION_API_KEY"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := map[string]string{"AVATAR_STORAGE": "none", "AVATAR_ALLOW_UNSIGNED": "true",
+				"AVATAR_JPEG_QUALITY": "0"} // another problem, reported with it
+			maps.Copy(m, tc.set)
+			_, err := Load(nil, env(m), io.Discard)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			msg := err.Error()
+			if strings.Count(msg, tc.want+":") != 1 || !strings.Contains(msg, "AVATAR_JPEG_QUALITY:") || strings.Count(msg, "\n") != 1 {
+				t.Errorf("err = %v; want %s once and AVATAR_JPEG_QUALITY, nothing else", err, tc.want)
+			}
+			if strings.Contains(msg, "secret") || strings.Contains(msg, "sec/ret") {
+				t.Errorf("err = %v shows a secret", err)
+			}
+		})
+	}
+	// The demo brings its own gateway: Green API's settings are not its.
+	if _, err := Load(nil, env(map[string]string{"AVATAR_DEMO": "true", "AVATAR_GREENAPI_API_TOKEN_INSTANCE": "sec/ret",
+		"AVATAR_STORAGE": "none"}), io.Discard); err != nil {
+		t.Errorf("demo: %v", err)
+	}
+}
+
+// Every setting a gateway field maps to exists.
+func TestGatewayFieldsAreSettings(t *testing.T) {
+	names := map[string]bool{}
+	for _, s := range Settings() {
+		names[s.Flag] = true
+	}
+	for field, name := range gatewayFields {
+		if !names[name] {
+			t.Errorf("%s maps to %q, which is no setting", field, name)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package upstream
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -67,32 +66,37 @@ type Evolution struct {
 
 var _ Resolver = (*Evolution)(nil)
 
-// NewEvolution validates cfg and returns the resolver. Its errors name the
-// field at fault, never the key.
-func NewEvolution(cfg EvolutionConfig) (*Evolution, error) {
-	var errs []error
-	base, err := checkBaseURL(evolutionGateway, cfg.BaseURL)
-	if err != nil {
-		errs = append(errs, err)
+// Validate reports every problem with cfg as *ConfigError values joined;
+// none names the key. NewEvolution calls it.
+func (cfg EvolutionConfig) Validate() error {
+	errs := configErrors{gateway: evolutionGateway}
+	if _, err := checkBaseURL(evolutionGateway, cfg.BaseURL); err != nil {
+		errs.errs = append(errs.errs, err)
 	}
 	switch {
 	case cfg.APIKey == "":
-		errs = append(errs, errors.New("evolution: APIKey is empty"))
+		errs.add("APIKey", "is empty")
 	case !validHeaderValue(cfg.APIKey):
-		errs = append(errs, errors.New("evolution: APIKey holds control characters"))
+		errs.add("APIKey", "holds control characters")
 	}
 	switch {
 	case cfg.Instance == "":
-		errs = append(errs, errors.New("evolution: Instance is empty"))
+		errs.add("Instance", "is empty")
 	case strings.TrimSpace(cfg.Instance) != cfg.Instance:
-		errs = append(errs, errors.New("evolution: Instance has leading or trailing spaces"))
+		errs.add("Instance", "has leading or trailing spaces")
 	}
 	if cfg.Timeout < 0 {
-		errs = append(errs, errors.New("evolution: Timeout must not be negative"))
+		errs.add("Timeout", "must not be negative")
 	}
-	if err := errors.Join(errs...); err != nil {
+	return errs.err()
+}
+
+// NewEvolution validates cfg and returns the resolver.
+func NewEvolution(cfg EvolutionConfig) (*Evolution, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	base, _ := checkBaseURL(evolutionGateway, cfg.BaseURL)
 	e := &Evolution{
 		h:        newGatewayHTTP(evolutionGateway, cfg.Client, cfg.Timeout, defaultEvolutionTimeout, gatewayBodyCap, cfg.Logger, cfg.APIKey),
 		endpoint: base + "/chat/fetchProfilePictureUrl/" + url.PathEscape(cfg.Instance),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -72,26 +71,31 @@ type GOWA struct {
 
 var _ Resolver = (*GOWA)(nil)
 
-// NewGOWA validates cfg and returns the resolver. Its errors name the field at
-// fault, never a secret.
-func NewGOWA(cfg GOWAConfig) (*GOWA, error) {
-	var errs []error
-	base, err := checkBaseURL(gowaGateway, cfg.BaseURL)
-	if err != nil {
-		errs = append(errs, err)
+// Validate reports every problem with cfg as *ConfigError values joined;
+// none names the password. NewGOWA calls it.
+func (cfg GOWAConfig) Validate() error {
+	errs := configErrors{gateway: gowaGateway}
+	if _, err := checkBaseURL(gowaGateway, cfg.BaseURL); err != nil {
+		errs.errs = append(errs.errs, err)
 	}
 	switch {
 	case cfg.User == "" && cfg.Password != "":
-		errs = append(errs, errors.New("gowa: Password is set but User is empty"))
+		errs.add("User", "is empty but Password is set")
 	case strings.Contains(cfg.User, ":"):
-		errs = append(errs, errors.New("gowa: User must not contain ':'"))
+		errs.add("User", "must not contain ':'")
 	}
 	if cfg.Timeout < 0 {
-		errs = append(errs, errors.New("gowa: Timeout must not be negative"))
+		errs.add("Timeout", "must not be negative")
 	}
-	if err := errors.Join(errs...); err != nil {
+	return errs.err()
+}
+
+// NewGOWA validates cfg and returns the resolver.
+func NewGOWA(cfg GOWAConfig) (*GOWA, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	base, _ := checkBaseURL(gowaGateway, cfg.BaseURL)
 	var auth string
 	if cfg.User != "" {
 		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.User+":"+cfg.Password))

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -52,29 +51,34 @@ type GreenAPI struct {
 
 var _ Resolver = (*GreenAPI)(nil)
 
-// NewGreenAPI validates cfg and returns the resolver. Its errors name the
-// field at fault, never the token.
-func NewGreenAPI(cfg GreenAPIConfig) (*GreenAPI, error) {
-	var errs []error
-	base, err := checkBaseURL(greenAPIGateway, cfg.BaseURL)
-	if err != nil {
-		errs = append(errs, err)
+// Validate reports every problem with cfg as *ConfigError values joined;
+// none names the token. NewGreenAPI calls it.
+func (cfg GreenAPIConfig) Validate() error {
+	errs := configErrors{gateway: greenAPIGateway}
+	if _, err := checkBaseURL(greenAPIGateway, cfg.BaseURL); err != nil {
+		errs.errs = append(errs.errs, err)
 	}
 	if len(cfg.IDInstance) > 20 || !allDigits(cfg.IDInstance) {
-		errs = append(errs, errors.New("greenapi: IDInstance must be digits"))
+		errs.add("IDInstance", "must be digits")
 	}
 	switch {
 	case cfg.Token == "":
-		errs = append(errs, errors.New("greenapi: Token is empty"))
+		errs.add("Token", "is empty")
 	case !pathSafe(cfg.Token):
-		errs = append(errs, errors.New("greenapi: Token holds characters a URL path cannot carry as is"))
+		errs.add("Token", "holds characters a URL path cannot carry as is")
 	}
 	if cfg.Timeout < 0 {
-		errs = append(errs, errors.New("greenapi: Timeout must not be negative"))
+		errs.add("Timeout", "must not be negative")
 	}
-	if err := errors.Join(errs...); err != nil {
+	return errs.err()
+}
+
+// NewGreenAPI validates cfg and returns the resolver.
+func NewGreenAPI(cfg GreenAPIConfig) (*GreenAPI, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	base, _ := checkBaseURL(greenAPIGateway, cfg.BaseURL)
 	return &GreenAPI{
 		h: newGatewayHTTP(greenAPIGateway, cfg.Client, cfg.Timeout, defaultGreenAPITimeout, greenAPIBodyCap, cfg.Logger,
 			cfg.Token, "waInstance"+cfg.IDInstance),

@@ -120,27 +120,52 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.kind }
 
+// ConfigError is a problem with one field of a gateway's config. Problem
+// never quotes the value: it may be a secret.
+type ConfigError struct {
+	Gateway string // "greenapi", "gowa", "waha" or "evolution"
+	Field   string // the config struct's field: "BaseURL", "Token", ...
+	Problem string
+}
+
+func (e *ConfigError) Error() string { return e.Gateway + ": " + e.Field + " " + e.Problem }
+
+// configErrors gathers a gateway's ConfigErrors; nil when there are none.
+type configErrors struct {
+	gateway string
+	errs    []error
+}
+
+func (c *configErrors) add(field, problem string) {
+	c.errs = append(c.errs, &ConfigError{Gateway: c.gateway, Field: field, Problem: problem})
+}
+
+func (c *configErrors) err() error { return errors.Join(c.errs...) }
+
 // checkBaseURL validates a gateway's base URL and returns it without a
 // trailing slash. Its errors never quote the URL: an operator may have put
 // credentials in it, which is exactly what it rejects.
 func checkBaseURL(gateway, raw string) (string, error) {
 	base := strings.TrimRight(strings.TrimSpace(raw), "/")
 	u, err := url.Parse(base)
+	problem := ""
 	switch {
 	case base == "":
-		return "", errors.New(gateway + ": BaseURL is empty")
+		problem = "is empty"
 	case err != nil:
-		return "", errors.New(gateway + ": BaseURL does not parse")
+		problem = "does not parse"
 	case u.Scheme != "http" && u.Scheme != "https":
-		return "", errors.New(gateway + ": BaseURL must be http or https")
+		problem = "must be http or https"
 	case u.Host == "":
-		return "", errors.New(gateway + ": BaseURL has no host")
+		problem = "has no host"
 	case u.User != nil:
-		return "", errors.New(gateway + ": BaseURL must not carry credentials; use the config fields")
+		problem = "must not carry credentials; use the config fields"
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return "", errors.New(gateway + ": BaseURL must not carry a query or a fragment")
+		problem = "must not carry a query or a fragment"
+	default:
+		return base, nil
 	}
-	return base, nil
+	return "", &ConfigError{Gateway: gateway, Field: "BaseURL", Problem: problem}
 }
 
 // validHeaderValue reports whether s can be sent as an HTTP header value as

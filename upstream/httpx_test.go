@@ -3,6 +3,7 @@ package upstream
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -86,6 +87,62 @@ func TestGatewayDefaultTimeouts(t *testing.T) {
 	for _, name := range []string{"none", "", "cdn"} {
 		if d := DefaultTimeout(name); d != 0 {
 			t.Errorf("DefaultTimeout(%q) = %s, want 0", name, d)
+		}
+	}
+}
+
+// TestConfigErrorsNameTheField: every problem Validate finds is a
+// *ConfigError naming the gateway and the field, which config maps back to
+// the setting; NewX returns the same errors.
+func TestConfigErrorsNameTheField(t *testing.T) {
+	for _, tc := range []struct {
+		err, fromNew error
+		want         []string // gateway.Field of each problem, in order
+	}{
+		{GreenAPIConfig{BaseURL: "ftp://h", IDInstance: "12a", Token: "a/b", Timeout: -1}.Validate(),
+			func() error {
+				_, err := NewGreenAPI(GreenAPIConfig{BaseURL: "ftp://h", IDInstance: "12a", Token: "a/b", Timeout: -1})
+				return err
+			}(),
+			[]string{"greenapi.BaseURL", "greenapi.IDInstance", "greenapi.Token", "greenapi.Timeout"}},
+		{GOWAConfig{BaseURL: "http://u:p@h", User: "a:b"}.Validate(),
+			func() error { _, err := NewGOWA(GOWAConfig{BaseURL: "http://u:p@h", User: "a:b"}); return err }(),
+			[]string{"gowa.BaseURL", "gowa.User"}},
+		{WAHAConfig{BaseURL: "http://h", APIKey: "k\r\n", Session: "s "}.Validate(),
+			func() error {
+				_, err := NewWAHA(WAHAConfig{BaseURL: "http://h", APIKey: "k\r\n", Session: "s "})
+				return err
+			}(),
+			[]string{"waha.APIKey", "waha.Session"}},
+		{EvolutionConfig{BaseURL: "http://h?x=1"}.Validate(),
+			func() error { _, err := NewEvolution(EvolutionConfig{BaseURL: "http://h?x=1"}); return err }(),
+			[]string{"evolution.BaseURL", "evolution.APIKey", "evolution.Instance"}},
+	} {
+		if tc.err == nil || tc.fromNew == nil || tc.err.Error() != tc.fromNew.Error() {
+			t.Errorf("Validate: %v; New: %v", tc.err, tc.fromNew)
+			continue
+		}
+		var got []string
+		for _, e := range tc.err.(interface{ Unwrap() []error }).Unwrap() {
+			ce, ok := e.(*ConfigError)
+			if !ok {
+				t.Errorf("%v is a %T, not a *ConfigError", e, e)
+				continue
+			}
+			got = append(got, ce.Gateway+"."+ce.Field)
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("problems %v, want %v", got, tc.want)
+		}
+	}
+	for _, ok := range []error{
+		GreenAPIConfig{BaseURL: "https://api.green-api.com", IDInstance: "1101000001", Token: "abc"}.Validate(),
+		GOWAConfig{BaseURL: "http://h:3000/base"}.Validate(),
+		WAHAConfig{BaseURL: "http://h"}.Validate(),
+		EvolutionConfig{BaseURL: "http://h", APIKey: "k", Instance: "i"}.Validate(),
+	} {
+		if ok != nil {
+			t.Errorf("a valid config: %v", ok)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package upstream
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -66,30 +65,40 @@ type WAHA struct {
 
 var _ Resolver = (*WAHA)(nil)
 
-// NewWAHA validates cfg and returns the resolver. Its errors name the field at
-// fault, never the key.
-func NewWAHA(cfg WAHAConfig) (*WAHA, error) {
-	var errs []error
-	base, err := checkBaseURL(wahaGateway, cfg.BaseURL)
-	if err != nil {
-		errs = append(errs, err)
+// Validate reports every problem with cfg as *ConfigError values joined;
+// none names the key. NewWAHA calls it.
+func (cfg WAHAConfig) Validate() error {
+	errs := configErrors{gateway: wahaGateway}
+	if _, err := checkBaseURL(wahaGateway, cfg.BaseURL); err != nil {
+		errs.errs = append(errs.errs, err)
 	}
 	if !validHeaderValue(cfg.APIKey) {
-		errs = append(errs, errors.New("waha: APIKey holds control characters"))
+		errs.add("APIKey", "holds control characters")
 	}
-	session := cfg.Session
-	if session == "" {
-		session = defaultWAHASession
-	}
-	if strings.TrimSpace(session) != session {
-		errs = append(errs, errors.New("waha: Session has leading or trailing spaces"))
+	if strings.TrimSpace(cfg.session()) != cfg.session() {
+		errs.add("Session", "has leading or trailing spaces")
 	}
 	if cfg.Timeout < 0 {
-		errs = append(errs, errors.New("waha: Timeout must not be negative"))
+		errs.add("Timeout", "must not be negative")
 	}
-	if err := errors.Join(errs...); err != nil {
+	return errs.err()
+}
+
+// session is Session or its default.
+func (cfg WAHAConfig) session() string {
+	if cfg.Session == "" {
+		return defaultWAHASession
+	}
+	return cfg.Session
+}
+
+// NewWAHA validates cfg and returns the resolver.
+func NewWAHA(cfg WAHAConfig) (*WAHA, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	base, _ := checkBaseURL(wahaGateway, cfg.BaseURL)
+	session := cfg.session()
 	w := &WAHA{
 		h:        newGatewayHTTP(wahaGateway, cfg.Client, cfg.Timeout, defaultWAHATimeout, gatewayBodyCap, cfg.Logger, cfg.APIKey),
 		endpoint: base + "/api/contacts/profile-picture",
