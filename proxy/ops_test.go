@@ -475,6 +475,11 @@ func TestClientKey(t *testing.T) {
 		{"10.1.2.3", []string{"1.1.1.1, garbage, 10.0.0.2"}, "10.0.0.2"},          // stops at the last trusted hop
 		{"10.1.2.3", []string{"1.1.1.1, 203.0.113.1:4711 ,"}, "203.0.113.1"},
 		{"10.1.2.3", []string{"[2001:db8::1]:443"}, "2001:db8::"},
+		{"10.1.2.3", []string{"[2001:db8::1]"}, "2001:db8::"},
+		{"10.1.2.3", []string{"[]"}, "10.1.2.3"},
+		// A proxy appending to an empty header writes ", addr": the first
+		// comma is the value's first byte.
+		{"10.1.2.3", []string{", 203.0.113.1"}, "203.0.113.1"},
 		{"10.1.2.3", []string{"2001:db8:0:0:aaaa::1"}, "2001:db8::"}, // one /64
 		{"10.1.2.3", []string{"2001:db8:0:1::1"}, "2001:db8:0:1::"},
 		{"10.1.2.3", []string{"::ffff:203.0.113.1"}, "203.0.113.1"},
@@ -511,8 +516,78 @@ func TestClientBucketsBounded(t *testing.T) {
 	for i := range l.shards {
 		n += len(l.shards[i].clients)
 	}
-	if n > maxClients {
-		t.Errorf("%d buckets, want at most %d", n, maxClients)
+	// Each of the 3*maxClients new clients past the bound takes the place
+	// of one bucket, not of its whole shard: the limiter stays full.
+	if n != maxClients {
+		t.Errorf("%d buckets, want %d", n, maxClients)
+	}
+}
+
+// A client that has used up its burst stays limited when its shard is
+// swept, and only buckets left idle are forgotten.
+func TestClientBucketsSwept(t *testing.T) {
+	l, err := newClientLimiter(1, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	a := netip.MustParseAddr("203.0.113.1")
+	l.allow(a, t0) // its shard is swept now, and next after idleAfter
+	t1 := t0.Add(idleAfter)
+	for range 2 { // the burst
+		if _, ok := l.allow(a, t1); !ok {
+			t.Fatal("burst refused")
+		}
+	}
+	if _, ok := l.allow(a, t1.Add(time.Millisecond)); ok {
+		t.Error("a sweep forgot a busy client's bucket")
+	}
+
+	// 1000 idle clients, then 1000 others idleAfter later: every shard
+	// (32) is swept with near certainty, and only the new ones are left.
+	for i := range 1000 {
+		l.allow(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), t1)
+	}
+	t2 := t1.Add(idleAfter + time.Second)
+	for i := range 1000 {
+		l.allow(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), t2)
+	}
+	n := 0
+	for i := range l.shards {
+		for k := range l.shards[i].clients {
+			n++
+			if k.As4()[1] != 1 {
+				t.Errorf("idle client %s kept", k)
+			}
+		}
+	}
+	if n != 1000 {
+		t.Errorf("%d buckets, want 1000", n)
+	}
+}
+
+// Retry-After is the wait rounded up to whole seconds: at 0.5 rps (burst
+// 1) the second request waits exactly 2 s, at 1 rps the third 1 s.
+func TestClientLimitRetryAfter(t *testing.T) {
+	for _, c := range []struct {
+		rps  float64
+		n    int // the request that is limited
+		want string
+	}{
+		{0.5, 2, "2"},
+		{1, 3, "1"},
+	} {
+		h := newHarness(t, func(cfg *Config) { cfg.ClientRPS = c.rps })
+		h.gw.Set("79001234503@c.us", fake.NoAvatarAnswer())
+		var resp *http.Response
+		for range c.n {
+			resp, _ = h.get("/avatar/79001234503@c.us.jpg?size=24")
+		}
+		if resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("%g rps: request %d: %d, want 429", c.rps, c.n, resp.StatusCode)
+			continue
+		}
+		wantHeader(t, resp, "Retry-After", c.want)
 	}
 }
 
