@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"net/netip"
 	"sync"
 	"time"
@@ -28,8 +29,11 @@ type clientLimiter struct {
 	trusted []netip.Prefix
 	// perShard bounds each shard's buckets (maxClients in all).
 	perShard int
-	seed     maphash.Seed
-	shards   [32]limiterShard
+	// idle is how long an untouched bucket is kept (idleAfter, or longer
+	// for a bucket slower to fill).
+	idle   time.Duration
+	seed   maphash.Seed
+	shards [32]limiterShard
 }
 
 type limiterShard struct {
@@ -44,8 +48,8 @@ type clientBucket struct {
 }
 
 const (
-	// idleAfter is how long an untouched bucket is kept: by then it is full
-	// again, so forgetting it changes nothing.
+	// idleAfter is how long an untouched bucket is kept at least; it is
+	// kept until it would be full again, so forgetting it changes nothing.
 	idleAfter = 5 * time.Minute
 	// maxClients bounds the buckets (about 160 bytes each: 10 MiB). Past
 	// it a new client takes the place of a random one, which can only give
@@ -62,6 +66,13 @@ func newClientLimiter(rps float64, header string, trusted []string) (*clientLimi
 		seed: maphash.MakeSeed(),
 	}
 	l.perShard = maxClients / len(l.shards)
+	// A bucket is kept until it would be full again; past a Duration's
+	// range (rps near 0), for good.
+	if fill := float64(l.burst) / rps * float64(time.Second); fill >= math.MaxInt64 {
+		l.idle = math.MaxInt64
+	} else {
+		l.idle = max(idleAfter, time.Duration(fill))
+	}
 	for _, t := range trusted {
 		p, err := netip.ParsePrefix(t)
 		if err != nil {
@@ -163,9 +174,9 @@ func (l *clientLimiter) allow(client netip.Addr, now time.Time) (time.Duration, 
 	sh := &l.shards[maphash.Comparable(l.seed, client)%uint64(len(l.shards))]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if now.Sub(sh.swept) > idleAfter {
+	if now.Sub(sh.swept) > l.idle {
 		for k, b := range sh.clients {
-			if now.Sub(b.seen) > idleAfter {
+			if now.Sub(b.seen) > l.idle {
 				delete(sh.clients, k)
 			}
 		}

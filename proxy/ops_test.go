@@ -566,6 +566,39 @@ func TestClientBucketsSwept(t *testing.T) {
 	}
 }
 
+// Below 1/idleAfter rps an emptied bucket takes longer than idleAfter to
+// fill again: forgetting it then would hand the client a token early. At
+// 1e-12 rps the time to fill is past a Duration's range.
+func TestSlowClientRateOutlivesIdle(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	a := netip.MustParseAddr("203.0.113.1")
+	for _, c := range []struct {
+		rps   float64 // burst 1
+		later time.Duration
+		back  time.Duration // when the token is back; 0: not tried
+	}{
+		{0.001, idleAfter + time.Second, 1000 * time.Second},
+		{1e-12, 365 * 24 * time.Hour, 0},
+	} {
+		l, err := newClientLimiter(c.rps, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := l.allow(a, t0); !ok {
+			t.Fatalf("%g rps: first request refused", c.rps)
+		}
+		if _, ok := l.allow(a, t0.Add(c.later)); ok {
+			t.Errorf("%g rps: a token again %v later", c.rps, c.later)
+		}
+		if c.back == 0 {
+			continue
+		}
+		if _, ok := l.allow(a, t0.Add(c.back)); !ok {
+			t.Errorf("%g rps: refused once the token is back", c.rps)
+		}
+	}
+}
+
 // Retry-After is the wait rounded up to whole seconds: at 0.5 rps (burst
 // 1) the second request waits exactly 2 s, at 1 rps the third 1 s.
 func TestClientLimitRetryAfter(t *testing.T) {
