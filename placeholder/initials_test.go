@@ -50,6 +50,14 @@ func TestInitialsOf(t *testing.T) {
 		{"invalid utf8 only", "\xff\xfe\xfd", ""},
 		{"letters after 64 runes ignored", strings.Repeat("x", 64) + " Zed", "X"},
 		{"last word within 64 runes", strings.Repeat("a", 60) + " bcd", "AB"},
+		{"64th rune starts the last word", strings.Repeat("a", 62) + " b", "AB"},
+		{"65th rune ignored", strings.Repeat("a", 63) + " b", "A"},
+		// Runes are counted before NFC: 32 decomposed é are 64 runes.
+		{"runes counted before composing", strings.Repeat("e\u0301", 32) + " b", "É"},
+		// i + U+0307 has no precomposed form, İ + U+0307 does (U+0130).
+		{"upper case composes", "i\u0307pek", "\u0130"},
+		// A mark after the initial's word is not the initial's.
+		{"marks of a later letter not kept", "Ab\u0301", "A"},
 		{"very long name", strings.Repeat("Anna Maria ", 10000), "AM"},
 		{"fullwidth latin", "ｊｏｈｎ ｄｏｅ", "ＪＤ"},
 	}

@@ -94,6 +94,21 @@ func TestSeedPicksColour(t *testing.T) {
 	}
 }
 
+// The hash and the palette's order are part of the output: a chat keeps
+// its colour across releases.
+func TestSeedColourStable(t *testing.T) {
+	for seed, want := range map[string]int{
+		"79001234567@c.us":        12,
+		"79001234568@c.us":        5,
+		"79001234569@c.us":        8,
+		"120363012345678901@g.us": 3,
+	} {
+		if got := seedColor(seed); got != palette[want] {
+			t.Errorf("seed %q: %v, want palette[%d] %v", seed, got, want, palette[want])
+		}
+	}
+}
+
 // TestPaletteContrast checks WCAG 2 contrast of white text on every
 // background against the 3:1 large-text threshold.
 func TestPaletteContrast(t *testing.T) {
@@ -273,6 +288,45 @@ func TestInitialsFallbackGroup(t *testing.T) {
 	}
 	if named := Draw(Params{Kind: Initials, Name: "Anna", Seed: "fallback", Size: s, Group: true}); bytes.Equal(named.Pix, img.Pix) {
 		t.Error("Group replaced drawable initials")
+	}
+}
+
+// On a chat's colour the fallback figures are translucent white (the
+// front one more opaque than a group's back row), so they take the colour's
+// tint, and the gap around a group's front figure is the colour itself:
+// nothing on the picture is darker than the background in any channel.
+func TestInitialsFallbackTint(t *testing.T) {
+	const s = 128
+	over := func(bg color.NRGBA, a uint8) color.NRGBA {
+		mix := func(c uint8) uint8 { return uint8((int(c)*(255-int(a)) + 255*int(a) + 127) / 255) }
+		return color.NRGBA{mix(bg.R), mix(bg.G), mix(bg.B), 0xFF}
+	}
+	near := func(a, b color.NRGBA) bool {
+		d := func(x, y uint8) bool { return x-y <= 1 || y-x <= 1 }
+		return d(a.R, b.R) && d(a.G, b.G) && d(a.B, b.B) && a.A == b.A
+	}
+	for i := range 13 {
+		seed := fmt.Sprintf("7900%07d@c.us", i)
+		bg := seedColor(seed)
+		for _, c := range []struct {
+			group bool
+			x, y  float64
+			alpha uint8
+		}{
+			{false, 0.5, person.headY, onColourFigure.A},
+			{true, 0.5, 0.5, onColourFigure.A},      // front head
+			{true, 0.2, 0.48, onColourFigureBack.A}, // back row
+		} {
+			img := Draw(Params{Kind: Initials, Seed: seed, Size: s, Group: c.group})
+			if got, want := img.NRGBAAt(int(c.x*s), int(c.y*s)), over(bg, c.alpha); !near(got, want) {
+				t.Errorf("seed %q, group %v: (%.2f,%.2f) = %v, want white at alpha %#x over %v: %v", seed, c.group, c.x, c.y, got, c.alpha, bg, want)
+			}
+			for j := 0; j < len(img.Pix); j += 4 {
+				if p := img.Pix[j : j+3]; p[0] < bg.R || p[1] < bg.G || p[2] < bg.B {
+					t.Fatalf("seed %q, group %v: pixel %d is %v, darker than the background %v", seed, c.group, j/4, p, bg)
+				}
+			}
+		}
 	}
 }
 
