@@ -41,6 +41,8 @@ func TestEncoderMatchesSlog(t *testing.T) {
 		{"html stays", "path", "<script>&amp;"},
 		{"unicode", "name", "Андрей 😀"},
 		{"invalid utf8", "path", "a\xffb\xc3"},
+		{"lone continuation byte", "path", "a\x80b"}, // the first byte past ASCII
+		{"replacement character as such", "path", "a\ufffdb"},
 		{"line separators", "path", "a\u2028b\u2029c"},
 		{"unprintable rune", "path", "a\u00adb\u200bc"},
 		{"odd key", "a key=", "v"},
@@ -71,6 +73,40 @@ func TestEncoderTimes(t *testing.T) {
 				t.Errorf("ns=%d text=%v:\n got %q\nwant %q", ns, text, got, want)
 			}
 		}
+	}
+}
+
+// The JSON time keeps the formatted second between lines: it must not
+// outlive a change of zone within that second, nor hold a year that is not
+// four digits (those are written as time formats them; slog flags them).
+func TestEncoderTimeStamp(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	for _, tm := range []time.Time{
+		at,
+		at.In(time.FixedZone("", 3600)), // the same second
+		at,
+		time.Date(10000, 1, 2, 3, 4, 5, 6, time.UTC),
+		time.Date(10000, 1, 2, 3, 4, 5, 7, time.UTC),
+		time.Date(-1, 1, 2, 3, 4, 5, 0, time.FixedZone("", -3600)),
+		time.Date(0, 1, 2, 3, 4, 5, 0, time.UTC),
+	} {
+		if got, want := string(appendRFC3339Nano(nil, tm)), tm.Format(time.RFC3339Nano); got != want {
+			t.Errorf("%v: %q, want %q", tm, got, want)
+		}
+	}
+}
+
+// A JSON line allocates nothing, time included, once its second is
+// formatted.
+func TestEncoderAllocs(t *testing.T) {
+	e := Encoder{}
+	buf := make([]byte, 0, 512)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	k := NewKey("path")
+	if n := testing.AllocsPerRun(100, func() {
+		buf = e.End(e.String(e.Begin(buf[:0], at, slog.LevelInfo, "request"), k, "/a\"b"))
+	}); n != 0 {
+		t.Errorf("%v allocations per line", n)
 	}
 }
 

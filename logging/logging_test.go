@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -360,5 +361,64 @@ func TestLinesFormattedDrops(t *testing.T) {
 	}
 	if l.Dropped() == 0 || int64(len(got))+l.Dropped() != total {
 		t.Errorf("written %d + dropped %d != %d", len(got), l.Dropped(), total)
+	}
+}
+
+// A shard holds limit bytes and no more, a record's frame counted at its
+// longest (MaxVarintLen64): 64-byte lines fill 256 bytes exactly, and
+// 50-byte records take 51 bytes each but reserve 60.
+func TestLinesShardLimit(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		format Format
+		line   int
+		kept   int
+	}{
+		{"lines", nil, 64, 4},
+		{"records", func(dst, rec []byte) []byte { return append(dst, rec...) }, 50, 4},
+	} {
+		// No writing goroutine: nothing empties the shard meanwhile.
+		l := &Lines{format: c.format, shards: make([]lineShard, 1), limit: 256}
+		line := bytes.Repeat([]byte{'x'}, c.line)
+		for range c.kept + 1 {
+			l.WriteLine(0, line)
+		}
+		if l.Dropped() != 1 {
+			t.Errorf("%s: %d dropped of %d, want 1 (%d bytes held)", c.name, l.Dropped(), c.kept+1, len(l.shards[0].buf))
+		}
+	}
+}
+
+// buffer bounds what all shards hold together, however many there are
+// (four per P).
+func TestLinesBufferSplit(t *testing.T) {
+	for _, procs := range []int{1, 8} {
+		prev := runtime.GOMAXPROCS(procs)
+		l := NewLines(io.Discard, 1<<20, nil)
+		runtime.GOMAXPROCS(prev)
+		l.Close(context.Background())
+		if n := len(l.shards); n != 4*procs || n*l.limit > 1<<20 || n*l.limit < 1<<20-n {
+			t.Errorf("GOMAXPROCS %d: %d shards of %d bytes for a 1 MiB buffer", procs, n, l.limit)
+		}
+	}
+}
+
+// formatOut stops at a record its framing does not hold whole (which
+// WriteLine never leaves), after writing the ones before it.
+func TestFormatOutStopsAtBadFrame(t *testing.T) {
+	var out bytes.Buffer
+	l := &Lines{w: &out, chunk: pipeBuf, format: func(dst, rec []byte) []byte { return append(append(dst, rec...), '\n') }}
+	for _, c := range []struct {
+		name string
+		b    []byte
+	}{
+		{"length past the end", []byte{2, 'o', 'k', 3, 'x'}},
+		{"length cut short", []byte{2, 'o', 'k', 0x80}},
+	} {
+		out.Reset()
+		l.formatOut(c.b, nil)
+		if out.String() != "ok\n" {
+			t.Errorf("%s: wrote %q, want %q", c.name, out.String(), "ok\n")
+		}
 	}
 }
