@@ -62,6 +62,8 @@ func TestNewMemoryConfig(t *testing.T) {
 		{name: "explicit budget", cfg: MemoryConfig{MaxBytes: 1 << 20}, cost: costOfBytes, wantMax: 1 << 20},
 		{name: "negative budget", cfg: MemoryConfig{MaxBytes: -1}, cost: costOfBytes, wantErr: true},
 		{name: "budget below one entry", cfg: MemoryConfig{MaxBytes: 100}, cost: costOfBytes, wantErr: true},
+		{name: "budget just below the floor", cfg: MemoryConfig{MaxBytes: 2*entryOverhead - 1}, cost: costOfBytes, wantErr: true},
+		{name: "budget at the floor", cfg: MemoryConfig{MaxBytes: 2 * entryOverhead}, cost: costOfBytes, wantMax: 2 * entryOverhead},
 		{name: "nil cost", wantErr: true},
 	}
 	for _, tt := range tests {
@@ -439,6 +441,11 @@ func TestMemoryClose(t *testing.T) {
 	m.Wait()
 	m.Close()
 	m.Close() // idempotent
+	// Close drops every entry through ristretto's eviction hook: those are
+	// not evictions.
+	if n := m.evictions.Load(); n != 0 {
+		t.Errorf("Close counted %d evictions", n)
+	}
 	if _, ok := m.Get("a/1"); ok {
 		t.Error("Get hit after Close")
 	}
