@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -69,18 +70,25 @@ func gdIsOpen(err error) bool {
 func TestGuardDefaults(t *testing.T) {
 	cases := []struct {
 		cfg              GuardConfig
+		rps              float64
 		burst, slots     int
 		minCool, maxCool time.Duration
 	}{
-		{GuardConfig{}, 5, 4, 5 * time.Second, 5 * time.Minute},
-		{GuardConfig{RPS: 2.5}, 3, 4, 5 * time.Second, 5 * time.Minute},
-		{GuardConfig{RPS: 0.2}, 1, 4, 5 * time.Second, 5 * time.Minute},
-		{GuardConfig{RPS: 10, Burst: 2, Concurrency: 9, MinCooldown: time.Minute, MaxCooldown: time.Second}, 2, 9, time.Minute, time.Minute},
+		{GuardConfig{}, 5, 5, 4, 5 * time.Second, 5 * time.Minute},
+		{GuardConfig{RPS: 2.5}, 2.5, 3, 4, 5 * time.Second, 5 * time.Minute},
+		{GuardConfig{RPS: 0.2}, 0.2, 1, 4, 5 * time.Second, 5 * time.Minute},
+		{GuardConfig{RPS: 10, Burst: 2, Concurrency: 9, MinCooldown: time.Minute, MaxCooldown: time.Second}, 10, 2, 9, time.Minute, time.Minute},
+		// Rates no bucket can run fall back to the default.
+		{GuardConfig{RPS: -1}, 5, 5, 4, 5 * time.Second, 5 * time.Minute},
+		{GuardConfig{RPS: math.NaN()}, 5, 5, 4, 5 * time.Second, 5 * time.Minute},
+		{GuardConfig{RPS: math.Inf(1)}, 5, 5, 4, 5 * time.Second, 5 * time.Minute},
+		// A huge rate is kept, but its burst must still fit an int.
+		{GuardConfig{RPS: 1e300}, 1e300, math.MaxInt32, 4, 5 * time.Second, 5 * time.Minute},
 	}
 	for _, tc := range cases {
 		g := NewGuard("g", &gdBackend{}, tc.cfg, nil)
-		if g.cfg.Burst != tc.burst || cap(g.slots) != tc.slots || g.cfg.MinCooldown != tc.minCool || g.cfg.MaxCooldown != tc.maxCool || g.cfg.FailureRun != 5 {
-			t.Errorf("%+v: got burst %d slots %d cooldown %v..%v run %d", tc.cfg, g.cfg.Burst, cap(g.slots), g.cfg.MinCooldown, g.cfg.MaxCooldown, g.cfg.FailureRun)
+		if g.cfg.RPS != tc.rps || g.cfg.Burst != tc.burst || cap(g.slots) != tc.slots || g.cfg.MinCooldown != tc.minCool || g.cfg.MaxCooldown != tc.maxCool || g.cfg.FailureRun != 5 {
+			t.Errorf("%+v: got rps %v burst %d slots %d cooldown %v..%v run %d", tc.cfg, g.cfg.RPS, g.cfg.Burst, cap(g.slots), g.cfg.MinCooldown, g.cfg.MaxCooldown, g.cfg.FailureRun)
 		}
 		if s := g.State(); s.Tokens != float64(tc.burst) || s.Open || s.InFlight != 0 || s.Waiting != 0 || !s.OpenUntil.IsZero() {
 			t.Errorf("%+v: fresh state %+v", tc.cfg, s)
@@ -228,11 +236,15 @@ func TestGuardBackgroundWaits(t *testing.T) {
 	}
 }
 
+// TestGuardBackgroundContextEnds: a refresh whose context ends before it
+// could call gives back everything it held. The guard has one slot, so a
+// leaked slot shows as a cold miss turned away once a token is due again.
 func TestGuardBackgroundContextEnds(t *testing.T) {
 	t.Run("deadline before the token", func(t *testing.T) {
+		clk := testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 		b := &gdBackend{}
 		// One token per 10,000 s: the next is out of reach of a 1 h deadline.
-		g := NewGuard("green", b, GuardConfig{RPS: 0.0001, Burst: 1}, nil)
+		g := NewGuard("green", b, GuardConfig{RPS: 0.0001, Burst: 1, Concurrency: 1, Now: clk.Now}, nil)
 		if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(1)}); err != nil {
 			t.Fatal(err)
 		}
@@ -246,11 +258,15 @@ func TestGuardBackgroundContextEnds(t *testing.T) {
 		if s := g.State(); s.Tokens < before-1e-6 || s.Waiting != 0 {
 			t.Errorf("state %+v: the reservation was not handed back (tokens before %v)", s, before)
 		}
+		clk.Advance(3 * time.Hour)
+		if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(3)}); err != nil {
+			t.Errorf("cold miss after the refusal: %v", err)
+		}
 	})
 	t.Run("canceled while waiting", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			b := &gdBackend{}
-			g := NewGuard("green", b, GuardConfig{RPS: 0.0001, Burst: 1}, nil)
+			g := NewGuard("green", b, GuardConfig{RPS: 0.0001, Burst: 1, Concurrency: 1}, nil)
 			if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(1)}); err != nil {
 				t.Fatal(err)
 			}
@@ -272,8 +288,57 @@ func TestGuardBackgroundContextEnds(t *testing.T) {
 			if s := g.State(); s.Waiting != 0 || s.Tokens < 0 {
 				t.Errorf("state after: %+v", s)
 			}
-			if b.Rec.Calls() != 1 {
-				t.Errorf("calls = %d", b.Rec.Calls())
+			time.Sleep(3 * time.Hour) // the bubble's clock: a token is due
+			if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(3)}); err != nil {
+				t.Errorf("cold miss after the refusal: %v", err)
+			}
+			if b.Rec.Calls() != 2 {
+				t.Errorf("calls = %d, want 2", b.Rec.Calls())
+			}
+		})
+	})
+	t.Run("canceled waiting for a slot", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := &gdBackend{}
+			release := make(chan struct{})
+			b.set(func(context.Context, Request) (Result, error) {
+				<-release
+				return Result{State: StateOK}, nil
+			})
+			g := NewGuard("green", b, GuardConfig{RPS: 100, Burst: 10, Concurrency: 1}, nil)
+			held := make(chan error)
+			go func() {
+				_, err := g.Resolve(context.Background(), Request{Chat: gdChat(1)})
+				held <- err
+			}()
+			synctest.Wait()
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error)
+			go func() {
+				_, err := g.Resolve(ctx, Request{Chat: gdChat(2), Background: true})
+				done <- err
+			}()
+			synctest.Wait()
+			if s := g.State(); s.Waiting != 1 || s.InFlight != 1 {
+				t.Fatalf("state while queued for the slot: %+v", s)
+			}
+			cancel()
+			if err := <-done; !gdIsBusy(err) || !errors.Is(err, context.Canceled) {
+				t.Errorf("err = %v, want ErrBusy and Canceled", err)
+			}
+			close(release)
+			if err := <-held; err != nil {
+				t.Fatal(err)
+			}
+			// The queue is empty again, so cold misses are no longer held back.
+			if s := g.State(); s.Waiting != 0 {
+				t.Errorf("state after: %+v", s)
+			}
+			if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(3)}); err != nil {
+				t.Errorf("cold miss after the refusal: %v", err)
+			}
+			if b.Rec.Calls() != 2 {
+				t.Errorf("calls = %d, want 2", b.Rec.Calls())
 			}
 		})
 	})
@@ -313,6 +378,47 @@ func TestGuardRefreshesFirst(t *testing.T) {
 		}
 		if b.Rec.Calls() != 3 {
 			t.Errorf("calls = %d, want 3", b.Rec.Calls())
+		}
+	})
+}
+
+// TestGuardCanceledRefreshesReturnTheirTokens: refreshes that give up hand
+// their reservations back as of the moment they give up, so the bucket ends
+// as if they had never queued. The later one gives up first, which moves the
+// bucket's clock on before the earlier one cancels.
+func TestGuardCanceledRefreshesReturnTheirTokens(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clk := testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+		g := NewGuard("green", &gdBackend{}, GuardConfig{RPS: 1, Burst: 1, Now: clk.Now}, nil)
+		if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(1)}); err != nil {
+			t.Fatal(err)
+		}
+		refresh := func(i int) (cancel func(), done chan error) {
+			ctx, cancel := context.WithCancel(context.Background())
+			done = make(chan error)
+			go func() {
+				_, err := g.Resolve(ctx, Request{Chat: gdChat(i), Background: true})
+				done <- err
+			}()
+			synctest.Wait() // queued behind its reservation, sleeping on the bubble's timer
+			return cancel, done
+		}
+		cancelFirst, firstDone := refresh(2)
+		clk.Advance(500 * time.Millisecond)
+		cancelSecond, secondDone := refresh(3)
+		clk.Advance(200 * time.Millisecond)
+		cancelSecond()
+		if err := <-secondDone; !gdIsBusy(err) {
+			t.Fatalf("second refresh: %v", err)
+		}
+		clk.Advance(100 * time.Millisecond)
+		cancelFirst()
+		if err := <-firstDone; !gdIsBusy(err) {
+			t.Fatalf("first refresh: %v", err)
+		}
+		// One token spent at the start, 0.8 s of refill since.
+		if s := g.State(); math.Abs(s.Tokens-0.8) > 1e-9 || s.Waiting != 0 {
+			t.Errorf("state %+v, want 0.8 tokens and no one waiting", s)
 		}
 	})
 }
