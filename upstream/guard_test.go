@@ -423,6 +423,71 @@ func TestGuardCanceledRefreshesReturnTheirTokens(t *testing.T) {
 	})
 }
 
+// TestGuardBreakerOpensWhileRefreshWaits: a refresh queued before the
+// breaker opened is refused when it wakes, without calling the gateway, and
+// frees its slot; one arriving while the breaker is open is refused at once
+// rather than queued for a token.
+func TestGuardBreakerOpensWhileRefreshWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &gdBackend{}
+		release := make(chan struct{})
+		b.set(func(context.Context, Request) (Result, error) {
+			<-release
+			return Result{}, &Error{Gateway: "green", Failure: Account, Status: 466, Reason: "quota"}
+		})
+		g := NewGuard("green", b, GuardConfig{RPS: 1, Burst: 1, Concurrency: 1}, (&testkit.Buffer{}).Logger())
+		failing := make(chan error)
+		go func() {
+			_, err := g.Resolve(context.Background(), Request{Chat: gdChat(1)})
+			failing <- err
+		}()
+		synctest.Wait() // in the gateway with the only slot and the only token
+		refreshed := make(chan error)
+		go func() {
+			_, err := g.Resolve(context.Background(), Request{Chat: gdChat(2), Background: true})
+			refreshed <- err
+		}()
+		synctest.Wait()
+		close(release)
+		if err := <-failing; err == nil || gdIsOpen(err) {
+			t.Fatalf("failing call: %v", err)
+		}
+		if !g.State().Open {
+			t.Error("breaker not open")
+		}
+		// The refresh got the slot and now sleeps until its token is due (1 s).
+		if err := <-refreshed; !gdIsOpen(err) {
+			t.Fatalf("refresh queued before the breaker opened: err = %v, want ErrBreakerOpen", err)
+		}
+		late := make(chan error, 1)
+		go func() {
+			_, err := g.Resolve(context.Background(), Request{Chat: gdChat(3), Background: true})
+			late <- err
+		}()
+		synctest.Wait()
+		select {
+		case err := <-late:
+			if !gdIsOpen(err) {
+				t.Fatalf("refresh while open: err = %v, want ErrBreakerOpen", err)
+			}
+		default:
+			t.Error("a refresh queued behind an open breaker")
+			<-late
+		}
+		if s := g.State(); s.Waiting != 0 || s.InFlight != 0 {
+			t.Errorf("state while open: %+v", s)
+		}
+		time.Sleep(5 * time.Second) // the bubble's clock: the cooldown ends
+		b.succeed(StateOK)
+		if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(4)}); err != nil {
+			t.Fatalf("probe after the cooldown: %v", err)
+		}
+		if b.Rec.Calls() != 2 {
+			t.Errorf("calls = %d, want 2 (the failure, the probe)", b.Rec.Calls())
+		}
+	})
+}
+
 // gdBreakerEnv is a guard on a manual clock with a budget large enough that
 // only the breaker ever refuses.
 type gdBreakerEnv struct {
@@ -512,6 +577,85 @@ func TestGuardBreakerAccountFailure(t *testing.T) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}
 	}
+}
+
+// TestGuardBreakerProbeKinds: a refresh may be the half-open probe as well
+// as a cold miss; either way no other call passes while it is under way, and
+// its success closes the breaker.
+func TestGuardBreakerProbeKinds(t *testing.T) {
+	for _, bg := range []bool{false, true} {
+		t.Run(fmt.Sprintf("background=%v", bg), func(t *testing.T) {
+			e := newGDBreakerEnv(GuardConfig{})
+			e.b.fail(Account, 0)
+			e.call(t.Context())
+			e.wantOpenFor(t, 5*time.Second)
+
+			// Only the first call is held, so a second one let through fails
+			// the test rather than hanging it.
+			entered, release := make(chan struct{}), make(chan struct{})
+			var first sync.Once
+			e.b.set(func(context.Context, Request) (Result, error) {
+				held := false
+				first.Do(func() { held = true; close(entered) })
+				if held {
+					<-release
+				}
+				return Result{State: StateOK}, nil
+			})
+			probe := make(chan error)
+			go func() {
+				_, err := e.g.Resolve(context.Background(), Request{Chat: gdChat(7), Background: bg})
+				probe <- err
+			}()
+			<-entered
+			for _, other := range []bool{false, true} {
+				if _, err := e.g.Resolve(context.Background(), Request{Chat: gdChat(9), Background: other}); !gdIsOpen(err) {
+					t.Errorf("call during the probe (background=%v): err = %v, want ErrBreakerOpen", other, err)
+				}
+			}
+			close(release)
+			if err := <-probe; err != nil {
+				t.Fatalf("probe: %v", err)
+			}
+			if s := e.g.State(); s.Open {
+				t.Errorf("state after a good probe: %+v", s)
+			}
+			if got := e.b.Rec.Calls(); got != 2 {
+				t.Errorf("calls = %d, want 2 (failure, probe)", got)
+			}
+		})
+	}
+}
+
+// TestGuardBreakerIgnoresStragglers: calls admitted before the breaker
+// opened and answering after it did neither stretch the open period nor
+// close the breaker; only the probe decides.
+func TestGuardBreakerIgnoresStragglers(t *testing.T) {
+	e := newGDBreakerEnv(GuardConfig{})
+	entered, answers := make(chan struct{}), make(chan error)
+	e.b.set(func(context.Context, Request) (Result, error) {
+		entered <- struct{}{}
+		if err := <-answers; err != nil {
+			return Result{}, err
+		}
+		return Result{State: StateOK}, nil
+	})
+	results := make(chan error)
+	for range 3 {
+		go func() { _, err := e.call(context.Background()); results <- err }()
+		<-entered
+	}
+	account := &Error{Gateway: "green", Failure: Account, Status: 466, Reason: "quota"}
+	answers <- account
+	<-results
+	e.clk.Advance(3 * time.Second)
+	answers <- account
+	<-results
+	answers <- nil
+	if err := <-results; err != nil {
+		t.Fatalf("straggler's success: %v", err)
+	}
+	e.wantOpenFor(t, 2*time.Second)
 }
 
 func TestGuardBreakerOpensAtOnce(t *testing.T) {
