@@ -251,8 +251,10 @@ func (g *Guard) admitBackground(ctx context.Context) (probe bool, err error) {
 	now := g.cfg.Now()
 	r := g.lim.ReserveN(now, 1) // always OK: Burst >= 1
 	if d := r.DelayFrom(now); d > 0 {
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
-			// Waiting cannot end in a call: give the token back now.
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
+			// Waiting cannot end in a call: give the token back now. A
+			// context is done at its deadline, so a token due just then is
+			// out of reach too.
 			r.CancelAt(now)
 			<-g.slots
 			leave()

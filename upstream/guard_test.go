@@ -263,6 +263,37 @@ func TestGuardBackgroundContextEnds(t *testing.T) {
 			t.Errorf("cold miss after the refusal: %v", err)
 		}
 	})
+	t.Run("deadline exactly at the token", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := &gdBackend{}
+			g := NewGuard("green", b, GuardConfig{RPS: 1, Burst: 1}, nil)
+			if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(1)}); err != nil {
+				t.Fatal(err)
+			}
+			// The next token is due in exactly 1 s, the moment the context
+			// ends: a call then would carry a context already done.
+			ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(time.Second))
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				_, err := g.Resolve(ctx, Request{Chat: gdChat(2), Background: true})
+				done <- err
+			}()
+			synctest.Wait()
+			select {
+			case err := <-done:
+				if !gdIsBusy(err) || errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("err = %v, want ErrBusy at once", err)
+				}
+			default:
+				t.Error("the refresh waits for a token due at its deadline")
+				<-done
+			}
+			if s := g.State(); s.Waiting != 0 || s.Tokens != 0 || b.Rec.Calls() != 1 {
+				t.Errorf("state %+v, calls %d: want the reservation handed back and no call", s, b.Rec.Calls())
+			}
+		})
+	})
 	t.Run("canceled while waiting", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			b := &gdBackend{}
