@@ -59,6 +59,19 @@ func gdChat(i int) ChatID {
 	return c
 }
 
+// gdRefresh starts a background Resolve of chat i on g, inside a synctest
+// bubble, and returns its error's channel once the bubble is idle: the
+// refresh is then queued, in the gateway, or done.
+func gdRefresh(g *Guard, ctx context.Context, i int) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := g.Resolve(ctx, Request{Chat: gdChat(i), Background: true})
+		done <- err
+	}()
+	synctest.Wait()
+	return done
+}
+
 func gdIsBusy(err error) bool {
 	return errors.Is(err, ErrBusy) && errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrBreakerOpen)
 }
@@ -274,12 +287,7 @@ func TestGuardBackgroundContextEnds(t *testing.T) {
 			// ends: a call then would carry a context already done.
 			ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(time.Second))
 			defer cancel()
-			done := make(chan error, 1)
-			go func() {
-				_, err := g.Resolve(ctx, Request{Chat: gdChat(2), Background: true})
-				done <- err
-			}()
-			synctest.Wait()
+			done := gdRefresh(g, ctx, 2)
 			select {
 			case err := <-done:
 				if !gdIsBusy(err) || errors.Is(err, context.DeadlineExceeded) {
@@ -302,12 +310,7 @@ func TestGuardBackgroundContextEnds(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error)
-			go func() {
-				_, err := g.Resolve(ctx, Request{Chat: gdChat(2), Background: true})
-				done <- err
-			}()
-			synctest.Wait()
+			done := gdRefresh(g, ctx, 2)
 			if s := g.State(); s.Waiting != 1 || s.Tokens >= 0 {
 				t.Fatalf("state while waiting: %+v", s)
 			}
@@ -344,12 +347,7 @@ func TestGuardBackgroundContextEnds(t *testing.T) {
 			}()
 			synctest.Wait()
 			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error)
-			go func() {
-				_, err := g.Resolve(ctx, Request{Chat: gdChat(2), Background: true})
-				done <- err
-			}()
-			synctest.Wait()
+			done := gdRefresh(g, ctx, 2)
 			if s := g.State(); s.Waiting != 1 || s.InFlight != 1 {
 				t.Fatalf("state while queued for the slot: %+v", s)
 			}
@@ -387,12 +385,7 @@ func TestGuardRefreshesFirst(t *testing.T) {
 		if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(1)}); err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error)
-		go func() {
-			_, err := g.Resolve(context.Background(), Request{Chat: gdChat(2), Background: true})
-			done <- err
-		}()
-		synctest.Wait() // the refresh holds a reservation and sleeps
+		done := gdRefresh(g, context.Background(), 2) // the refresh holds a reservation and sleeps
 		clk.Advance(10 * time.Second)
 		if s := g.State(); s.Waiting != 1 || s.Tokens < 1 {
 			t.Fatalf("want a queued refresh and a free token, state %+v", s)
@@ -424,14 +417,9 @@ func TestGuardCanceledRefreshesReturnTheirTokens(t *testing.T) {
 		if _, err := g.Resolve(context.Background(), Request{Chat: gdChat(1)}); err != nil {
 			t.Fatal(err)
 		}
-		refresh := func(i int) (cancel func(), done chan error) {
+		refresh := func(i int) (cancel func(), done <-chan error) {
 			ctx, cancel := context.WithCancel(context.Background())
-			done = make(chan error)
-			go func() {
-				_, err := g.Resolve(ctx, Request{Chat: gdChat(i), Background: true})
-				done <- err
-			}()
-			synctest.Wait() // queued behind its reservation, sleeping on the bubble's timer
+			done = gdRefresh(g, ctx, i) // queued behind its reservation, sleeping on the bubble's timer
 			return cancel, done
 		}
 		cancelFirst, firstDone := refresh(2)
@@ -473,12 +461,7 @@ func TestGuardBreakerOpensWhileRefreshWaits(t *testing.T) {
 			failing <- err
 		}()
 		synctest.Wait() // in the gateway with the only slot and the only token
-		refreshed := make(chan error)
-		go func() {
-			_, err := g.Resolve(context.Background(), Request{Chat: gdChat(2), Background: true})
-			refreshed <- err
-		}()
-		synctest.Wait()
+		refreshed := gdRefresh(g, context.Background(), 2)
 		close(release)
 		if err := <-failing; err == nil || gdIsOpen(err) {
 			t.Fatalf("failing call: %v", err)
@@ -490,12 +473,7 @@ func TestGuardBreakerOpensWhileRefreshWaits(t *testing.T) {
 		if err := <-refreshed; !gdIsOpen(err) {
 			t.Fatalf("refresh queued before the breaker opened: err = %v, want ErrBreakerOpen", err)
 		}
-		late := make(chan error, 1)
-		go func() {
-			_, err := g.Resolve(context.Background(), Request{Chat: gdChat(3), Background: true})
-			late <- err
-		}()
-		synctest.Wait()
+		late := gdRefresh(g, context.Background(), 3)
 		select {
 		case err := <-late:
 			if !gdIsOpen(err) {
