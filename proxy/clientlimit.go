@@ -217,14 +217,9 @@ func (s *Server) sendLimited(c *fiber.Ctx, req *avatarRequest, wait time.Duratio
 	}
 	secs := max(1, int64((wait+time.Second-1)/time.Second))
 	c.Set(fiber.HeaderRetryAfter, itoa(secs))
-	// Preconditions apply only to what would otherwise be a 2xx (RFC 9110
-	// 13.2.1): a matching If-None-Match must not turn the 429 into a 304.
-	c.Request().Header.Del(fiber.HeaderIfNoneMatch)
-	if err := s.send(c.Context(), req, e, s.cfg.Now(), csClientLimit); err != nil {
-		return err
-	}
-	c.Status(fiber.StatusTooManyRequests) // the placeholder image says 429 too
-	return nil
+	limited := *e // the placeholder image says 429 too; the cached drawing stays 200
+	limited.code = fiber.StatusTooManyRequests
+	return s.send(c.Context(), req, &limited, s.cfg.Now(), csClientLimit)
 }
 
 // csClientLimit is the Cache-Status of a limited answer: nothing was

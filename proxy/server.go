@@ -619,7 +619,9 @@ func (s *Server) write(ctx *fasthttp.RequestCtx, req *avatarRequest, e *entry, n
 	}
 	if e.etag != "" {
 		h.SetCanonical(hdrETag, append(buf[:0], e.etag...))
-		if inm := ctx.Request.Header.Peek(fiber.HeaderIfNoneMatch); len(inm) > 0 && etagMatches(inm, e.etag) {
+		// Preconditions apply only to what would otherwise be a 2xx (RFC
+		// 9110 13.2.1): a client over its rate gets its 429, not a 304.
+		if inm := ctx.Request.Header.Peek(fiber.HeaderIfNoneMatch); len(inm) > 0 && e.code < 300 && etagMatches(inm, e.etag) {
 			s.stats.NotModified.Add(1)
 			ctx.SetStatusCode(fiber.StatusNotModified)
 			return
