@@ -70,7 +70,7 @@ var _ Resolver = (*Evolution)(nil)
 // none names the key. NewEvolution calls it.
 func (cfg EvolutionConfig) Validate() error {
 	errs := configErrors{gateway: evolutionGateway}
-	if _, err := checkBaseURL(evolutionGateway, cfg.BaseURL); err != nil {
+	if err := checkBaseURL(evolutionGateway, cfg.BaseURL); err != nil {
 		errs.errs = append(errs.errs, err)
 	}
 	switch {
@@ -96,7 +96,7 @@ func NewEvolution(cfg EvolutionConfig) (*Evolution, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	base, _ := checkBaseURL(evolutionGateway, cfg.BaseURL)
+	base := baseURL(cfg.BaseURL)
 	e := &Evolution{
 		h:        newGatewayHTTP(evolutionGateway, cfg.Client, cfg.Timeout, defaultEvolutionTimeout, gatewayBodyCap, cfg.Logger, cfg.APIKey),
 		endpoint: base + "/chat/fetchProfilePictureUrl/" + url.PathEscape(cfg.Instance),

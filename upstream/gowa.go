@@ -75,7 +75,7 @@ var _ Resolver = (*GOWA)(nil)
 // none names the password. NewGOWA calls it.
 func (cfg GOWAConfig) Validate() error {
 	errs := configErrors{gateway: gowaGateway}
-	if _, err := checkBaseURL(gowaGateway, cfg.BaseURL); err != nil {
+	if err := checkBaseURL(gowaGateway, cfg.BaseURL); err != nil {
 		errs.errs = append(errs.errs, err)
 	}
 	switch {
@@ -95,7 +95,7 @@ func NewGOWA(cfg GOWAConfig) (*GOWA, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	base, _ := checkBaseURL(gowaGateway, cfg.BaseURL)
+	base := baseURL(cfg.BaseURL)
 	var auth string
 	if cfg.User != "" {
 		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.User+":"+cfg.Password))

@@ -55,7 +55,7 @@ var _ Resolver = (*GreenAPI)(nil)
 // none names the token. NewGreenAPI calls it.
 func (cfg GreenAPIConfig) Validate() error {
 	errs := configErrors{gateway: greenAPIGateway}
-	if _, err := checkBaseURL(greenAPIGateway, cfg.BaseURL); err != nil {
+	if err := checkBaseURL(greenAPIGateway, cfg.BaseURL); err != nil {
 		errs.errs = append(errs.errs, err)
 	}
 	if len(cfg.IDInstance) > 20 || !allDigits(cfg.IDInstance) {
@@ -78,7 +78,7 @@ func NewGreenAPI(cfg GreenAPIConfig) (*GreenAPI, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	base, _ := checkBaseURL(greenAPIGateway, cfg.BaseURL)
+	base := baseURL(cfg.BaseURL)
 	return &GreenAPI{
 		h: newGatewayHTTP(greenAPIGateway, cfg.Client, cfg.Timeout, defaultGreenAPITimeout, greenAPIBodyCap, cfg.Logger,
 			cfg.Token, "waInstance"+cfg.IDInstance),

@@ -142,11 +142,15 @@ func (c *configErrors) add(field, problem string) {
 
 func (c *configErrors) err() error { return errors.Join(c.errs...) }
 
-// checkBaseURL validates a gateway's base URL and returns it without a
-// trailing slash. Its errors never quote the URL: an operator may have put
-// credentials in it, which is exactly what it rejects.
-func checkBaseURL(gateway, raw string) (string, error) {
-	base := strings.TrimRight(strings.TrimSpace(raw), "/")
+// baseURL is a gateway's base URL as requests are built on it: trimmed, and
+// without a trailing slash.
+func baseURL(raw string) string { return strings.TrimRight(strings.TrimSpace(raw), "/") }
+
+// checkBaseURL validates a gateway's base URL. Its errors never quote the
+// URL: an operator may have put credentials in it, which is exactly what it
+// rejects.
+func checkBaseURL(gateway, raw string) error {
+	base := baseURL(raw)
 	u, err := url.Parse(base)
 	problem := ""
 	switch {
@@ -163,9 +167,9 @@ func checkBaseURL(gateway, raw string) (string, error) {
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
 		problem = "must not carry a query or a fragment"
 	default:
-		return base, nil
+		return nil
 	}
-	return "", &ConfigError{Gateway: gateway, Field: "BaseURL", Problem: problem}
+	return &ConfigError{Gateway: gateway, Field: "BaseURL", Problem: problem}
 }
 
 // validHeaderValue reports whether s can be sent as an HTTP header value as

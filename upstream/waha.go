@@ -69,7 +69,7 @@ var _ Resolver = (*WAHA)(nil)
 // none names the key. NewWAHA calls it.
 func (cfg WAHAConfig) Validate() error {
 	errs := configErrors{gateway: wahaGateway}
-	if _, err := checkBaseURL(wahaGateway, cfg.BaseURL); err != nil {
+	if err := checkBaseURL(wahaGateway, cfg.BaseURL); err != nil {
 		errs.errs = append(errs.errs, err)
 	}
 	if !validHeaderValue(cfg.APIKey) {
@@ -97,7 +97,7 @@ func NewWAHA(cfg WAHAConfig) (*WAHA, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	base, _ := checkBaseURL(wahaGateway, cfg.BaseURL)
+	base := baseURL(cfg.BaseURL)
 	session := cfg.session()
 	w := &WAHA{
 		h:        newGatewayHTTP(wahaGateway, cfg.Client, cfg.Timeout, defaultWAHATimeout, gatewayBodyCap, cfg.Logger, cfg.APIKey),
